@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { injectManifests, ManifestError } from './cli/inject.js';
+import { createLogger } from './observability/logger.js';
+import { startServer } from './server/serve.js';
+
+function portOption(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
+  return port;
+}
+
+async function readInput(file: string): Promise<string> {
+  if (file !== '-') return readFile(file, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Errors the user can fix get one clear line and exit code 1; anything else is a bug and keeps its stack. */
+async function run(action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ManifestError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
+      process.stderr.write(`podvisor: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw err;
+  }
+}
+
+interface ServeOptions {
+  config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  certDir?: string;
+  port?: number;
+  opsPort?: number;
+}
+
+function applyServeFlags(config: Config, options: ServeOptions): Config {
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key must be given together');
+  if (options.tlsCert !== undefined) config.tls.certFile = options.tlsCert;
+  if (options.tlsKey !== undefined) config.tls.keyFile = options.tlsKey;
+  if (options.certDir !== undefined) config.tls.certDir = options.certDir;
+  if (options.port !== undefined) config.server.port = options.port;
+  if (options.opsPort !== undefined) config.server.opsPort = options.opsPort;
+  return config;
+}
+
+const program = new Command('podvisor')
+  .description('Kubernetes admission webhook: LXCFS injection for Pods and workload templates')
+  .showHelpAfterError();
+
+program
+  .command('serve', { isDefault: true })
+  .description('serve POST /mutate over HTTPS, health and metrics over HTTP')
+  .option('-c, --config <file>', 'YAML config file (default: the embedded defaults)')
+  .option('--tls-cert <file>', 'serving certificate (PEM); without it one is generated into the cert dir')
+  .option('--tls-key <file>', 'serving key (PEM)')
+  .option('--cert-dir <dir>', 'where generated certificates are written and reused')
+  .option('--port <port>', 'HTTPS port for /mutate', portOption)
+  .option('--ops-port <port>', 'HTTP port for /healthz, /readyz, /metrics', portOption)
+  .action((options: ServeOptions) =>
+    run(async () => {
+      const config = applyServeFlags(await loadConfig(options.config), options);
+      const log = createLogger(config.logLevel);
+      const server = await startServer(config, log);
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(signal, () => void server.shutdown(signal).then(() => process.exit(0)));
+      }
+    }),
+  );
+
+program
+  .command('inject')
+  .description('mutate manifests offline with the same code as the webhook: YAML in, YAML out')
+  .requiredOption('-f, --filename <file>', 'manifest file, or - for standard input')
+  .option('-c, --config <file>', 'YAML config file (default: the embedded defaults)')
+  .option('-n, --namespace <ns>', 'namespace for objects that name none', 'default')
+  .action((options: { filename: string; config?: string; namespace: string }) =>
+    run(async () => {
+      const config = await loadConfig(options.config);
+      const text = await readInput(options.filename);
+      const result = injectManifests(text, options.filename === '-' ? '<stdin>' : options.filename, config, options.namespace);
+      for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
+      process.stdout.write(result.yaml);
+    }),
+  );
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,139 @@
+import type { PodSpec } from 'kubernetes-types/core/v1.js';
+import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
+import type { KubeObject, Operation } from '../admission/types.js';
+import { diff, type PatchOperation } from '../admission/patch.js';
+import { ANNOTATION } from '../annotations.js';
+import type { Config } from '../config/schema.js';
+import type { Feature, FeatureName, PodDraft } from '../features/feature.js';
+import { FEATURES } from '../features/index.js';
+import { renderStatus, type AppliedFeature } from '../features/status.js';
+import { selectTargets } from '../features/targets.js';
+import { decideOptIn, type OptInDecision } from '../optin/opt-in.js';
+import { hasController, isExcludedByLabel, isMirrorPod, isWindowsPod } from '../workload/exclusions.js';
+import { findWorkloadKind } from '../workload/kinds.js';
+
+export type SkipReason =
+  | 'unsupported_kind'
+  | 'unsupported_operation'
+  | 'subresource'
+  | 'excluded_namespace'
+  | 'excluded_label'
+  | 'controller_owned'
+  | 'mirror_pod'
+  | 'no_pod_spec'
+  | 'windows'
+  | 'not_opted_in'
+  | 'opted_out'
+  | 'invalid_value';
+
+export interface MutationInput {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+  readonly operation: Operation;
+  readonly subResource?: string | undefined;
+  readonly namespace: string;
+  readonly object: KubeObject;
+}
+
+export interface MutationEnvironment {
+  readonly config: Config;
+}
+
+export interface MutationOutcome {
+  /** RFC 6902 operations against the input object; empty when nothing changes. */
+  readonly patch: PatchOperation[];
+  readonly warnings: string[];
+  /** Features applied (requested and in force), in pipeline order. */
+  readonly features: FeatureName[];
+  /** Features whose application changed the object. */
+  readonly injected: FeatureName[];
+  /** Why nothing was applied, when nothing was. */
+  readonly skip?: SkipReason;
+}
+
+function skipped(skip: SkipReason, warnings: string[] = []): MutationOutcome {
+  return { patch: [], warnings, features: [], injected: [], skip };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function at(object: unknown, path: readonly string[]): unknown {
+  let node = object;
+  for (const key of path) node = isRecord(node) ? node[key] : undefined;
+  return node;
+}
+
+/**
+ * The pure core: one object in, the patch that injects what it opted into out. No I/O; the HTTP server and the
+ * CLI are shells around it.
+ */
+export function mutateObject(input: MutationInput, env: MutationEnvironment): MutationOutcome {
+  const { config } = env;
+  const workload = findWorkloadKind(input.group, input.version, input.kind);
+  if (workload === undefined) return skipped('unsupported_kind');
+  if (!workload.operations.includes(input.operation)) return skipped('unsupported_operation');
+  if (input.subResource !== undefined && input.subResource !== '') return skipped('subresource');
+  if (config.excludedNamespaces.includes(input.namespace)) return skipped('excluded_namespace');
+
+  const meta = input.object['metadata'] as ObjectMeta | undefined;
+  if (isExcludedByLabel(meta)) return skipped('excluded_label');
+  const isTemplate = workload.templatePath.length > 0;
+  if (isTemplate && hasController(meta)) return skipped('controller_owned');
+  if (!isTemplate && isMirrorPod(meta)) return skipped('mirror_pod');
+
+  const template = isTemplate ? at(input.object, workload.templatePath) : input.object;
+  if (!isRecord(template) || !isRecord(template['spec'])) return skipped('no_pod_spec');
+  const podMeta = template['metadata'] as ObjectMeta | undefined;
+  const spec = template['spec'] as unknown as PodSpec;
+
+  // Workloads: the pod template's annotation wins, the workload's own annotation is the fallback.
+  const annotation = (key: string): string | undefined => podMeta?.annotations?.[key] ?? (isTemplate ? meta?.annotations?.[key] : undefined);
+  const warnings: string[] = [];
+  const decisions = FEATURES.map((feature): [Feature, OptInDecision] => [
+    feature,
+    decideOptIn(feature, {
+      object: annotation(feature.annotation),
+      namespace: settingText(config.namespaces[input.namespace]?.[feature.name]),
+      cluster: settingText(config.defaults[feature.name]),
+    }),
+  ]);
+  for (const [, decision] of decisions) if (!decision.enabled && decision.warning !== undefined) warnings.push(decision.warning);
+  const enabled = decisions.filter((d): d is [Feature, OptInDecision & { enabled: true }] => d[1].enabled);
+
+  if (enabled.length === 0) {
+    const reasons = decisions.map(([, d]) => (d.enabled ? undefined : d.reason));
+    return skipped(reasons.includes('invalid_value') ? 'invalid_value' : reasons.includes('opted_out') ? 'opted_out' : 'not_opted_in', warnings);
+  }
+  // LXCFS and FUSE are Linux-only, and the API rejects capabilities and AppArmor on Windows pods.
+  if (isWindowsPod(spec)) {
+    warnings.push(`${isTemplate ? `${workload.templatePath.join('.')}.spec` : 'spec'}.os: Windows pod; podvisor injects nothing`);
+    return skipped('windows', warnings);
+  }
+
+  const draft = structuredClone({ metadata: podMeta ?? {}, spec }) as PodDraft;
+  const specField = isTemplate ? `${workload.templatePath.join('.')}.spec` : 'spec';
+  const warn = (message: string) => warnings.push(message);
+  const targets = selectTargets(draft.spec, specField, annotation(ANNOTATION.containers), warn);
+
+  const applied: AppliedFeature[] = [];
+  const injected: FeatureName[] = [];
+  for (const [feature, decision] of enabled) {
+    const result = feature.apply({ config, pod: draft, specField, isTemplate, targets, value: decision.value, warn });
+    applied.push({ name: feature.name, containers: targets.map((t) => t.container.name), detail: result.detail });
+    if (result.changed) injected.push(feature.name);
+  }
+  const status = renderStatus(applied);
+  if (draft.metadata.annotations?.[ANNOTATION.status] !== status) (draft.metadata.annotations ??= {})[ANNOTATION.status] = status;
+
+  // A template without metadata gets one `add .../metadata` (fast-json-patch emits the whole map when the parent is missing).
+  const original = podMeta === undefined ? { spec } : { metadata: podMeta, spec };
+  const patch = diff(original, draft, workload.templatePath);
+  return { patch, warnings, features: applied.map((f) => f.name), injected };
+}
+
+function settingText(value: boolean | string | undefined): string | undefined {
+  return value === undefined ? undefined : String(value);
+}
