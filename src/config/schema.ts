@@ -80,8 +80,11 @@ export const configSchema = z.strictObject({
   excludedNamespaces: z.array(dns1123Label).default(['kube-system', 'kube-public', 'kube-node-lease']),
   /** Cluster-wide defaults, below namespace defaults and explicit object annotations. */
   defaults: featureDefaults.prefault({}),
-  /** Namespace defaults: namespace name → features. */
-  namespaces: z.record(dns1123Label, featureDefaults).default({}),
+  /**
+   * Per namespace: feature defaults, and labels that apply as if the namespace carried them (for offline use and the
+   * CLI; in a cluster the live labels from the namespace cache win).
+   */
+  namespaces: z.record(dns1123Label, featureDefaults.extend({ labels: z.record(z.string(), z.string()).optional() })).default({}),
   lxcfs: z
     .strictObject({
       hostRoot: z

@@ -38,6 +38,18 @@ export interface MutationInput {
 
 export interface MutationEnvironment {
   readonly config: Config;
+  /**
+   * Labels of a namespace, from the namespace cache when podvisor runs in a cluster. Never an API call: the handler
+   * reads caches only. Labels given in config (`namespaces.<name>.labels`) apply underneath.
+   */
+  readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
+}
+
+/** A namespace's labels: config `namespaces.<name>.labels`, overridden by the live labels when known. */
+export function namespaceLabels(env: MutationEnvironment, namespace: string): Readonly<Record<string, string>> {
+  const configured = env.config.namespaces[namespace]?.labels;
+  const live = env.namespaceLabels?.(namespace);
+  return live === undefined ? (configured ?? {}) : configured === undefined ? live : { ...configured, ...live };
 }
 
 export interface MutationOutcome {
@@ -92,11 +104,14 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
   // Workloads: the pod template's annotation wins, the workload's own annotation is the fallback.
   const annotation = (key: string): string | undefined => podMeta?.annotations?.[key] ?? (isTemplate ? meta?.annotations?.[key] : undefined);
   const warnings: string[] = [];
+  const nsLabels = namespaceLabels(env, input.namespace);
+  const nsConfig = config.namespaces[input.namespace];
   const decisions = FEATURES.map((feature): [Feature, OptInDecision] => [
     feature,
     decideOptIn(feature, {
       object: annotation(feature.annotation),
-      namespace: settingText(config.namespaces[input.namespace]?.[feature.name]),
+      // Namespace default: the config entry, else the namespace label named like the annotation (`podvisor.io/lxcfs=enabled`).
+      namespace: settingText(nsConfig?.[feature.name]) ?? nsLabels[feature.annotation],
       cluster: settingText(config.defaults[feature.name]),
     }),
   ]);
