@@ -38,7 +38,8 @@ const lxcfsFile = z.enum(LXCFS_FILES, {
 });
 
 const dns1123Label = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label').max(63);
-const port = z.number().int().min(1).max(65535);
+/** 0 asks the OS for a free port (tests, and running several instances on one host). */
+const port = z.number().int().min(0).max(65535);
 
 /** Per-feature settings, used for the cluster default and for namespace defaults. */
 export const featureDefaults = z.strictObject({

@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import jsonpatch from 'fast-json-patch';
+import { diff, encodePatch, pointer } from '../src/admission/patch.js';
+import { config, fixture, run } from './support/harness.js';
+
+const KUBECTL = '/usr/bin/kubectl';
+
+describe('patch', () => {
+  it('escapes "/" as ~1 and "~" as ~0 (RFC 6901)', () => {
+    expect(pointer(['metadata', 'annotations', 'podvisor.io/status'])).toBe('/metadata/annotations/podvisor.io~1status');
+    expect(pointer(['a~b/c'])).toBe('/a~0b~1c');
+    const ops = diff({ metadata: { annotations: { 'a/b': 'x' } } }, { metadata: { annotations: { 'a/b': 'x', 'c/d~e': 'y' } } }, ['spec', 'template']);
+    expect(ops).toEqual([{ op: 'add', path: '/spec/template/metadata/annotations/c~1d~0e', value: 'y' }]);
+  });
+
+  it('adds single annotation keys when the map exists, never replaces it', () => {
+    const r = run(fixture('06-pod-annotation-keys-slashes.yaml'));
+    // 06 has many "/" keys; whatever podvisor adds, no op may replace or add the whole map.
+    expect(r.outcome.patch.filter((op) => op.path === '/metadata/annotations')).toEqual([]);
+    const pod = run(fixture('01-pod-nginx-lxcfs.yaml'));
+    expect(pod.outcome.patch.filter((op) => op.path.startsWith('/metadata'))).toEqual([
+      { op: 'add', path: '/metadata/annotations/podvisor.io~1status', value: expect.any(String) },
+    ]);
+  });
+
+  it('never replaces the whole volumes or containers list', () => {
+    for (const name of ['01-pod-nginx-lxcfs.yaml', '02-deployment-java-sidecar.yaml', '09-statefulset-postgres.yaml', '10-cronjob-backup.yaml']) {
+      for (const op of run(fixture(name)).outcome.patch) {
+        expect(op.path).not.toMatch(/\/(volumes|containers|initContainers)$/);
+        expect(op.op).not.toBe('replace');
+      }
+    }
+  });
+
+  it('applying the patch to the original gives exactly the mutated object (fast-json-patch validates each op)', () => {
+    for (const name of ['01-pod-nginx-lxcfs.yaml', '03-pod-existing-proc-meminfo.yaml', '04-pod-volume-name-collision.yaml', '09-statefulset-postgres.yaml']) {
+      const original = fixture(name);
+      const { outcome, result } = run(original);
+      expect(jsonpatch.validate(outcome.patch, structuredClone(original))).toBeUndefined();
+      expect(jsonpatch.applyPatch(structuredClone(original), outcome.patch, true, false).newDocument).toEqual(result);
+    }
+  });
+
+  it('encodes the patch as base64 of the JSON array', () => {
+    const ops = [{ op: 'add' as const, path: '/a', value: 1 }];
+    expect(JSON.parse(Buffer.from(encodePatch(ops), 'base64').toString())).toEqual(ops);
+  });
+
+  // kubectl applies a JSON patch with the same RFC 6902 code (evanphx/json-patch) as the kube-apiserver.
+  it.skipIf(!existsSync(KUBECTL))('kubectl patch --local gives the same object as fast-json-patch', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'podvisor-kubectl-'));
+    const env = { config: config({ namespaces: { shop: { labels: { 'podvisor.io/lxcfs': 'true' } } } }) };
+    for (const name of ['01-pod-nginx-lxcfs.yaml', '05-pod-no-annotations.yaml', '09-statefulset-postgres.yaml', '10-cronjob-backup.yaml']) {
+      const original = fixture(name);
+      const { outcome, result } = run(original, { env });
+      expect(outcome.patch.length).toBeGreaterThan(0);
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(original));
+      const out = execFileSync(KUBECTL, ['patch', '--local', '-f', file, '--type=json', '-p', JSON.stringify(outcome.patch), '-o', 'json'], {
+        encoding: 'utf8',
+        env: { ...process.env, KUBECONFIG: '/dev/null' },
+      });
+      expect(JSON.parse(out)).toEqual(result);
+    }
+  });
+});
