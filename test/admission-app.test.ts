@@ -14,7 +14,7 @@ afterAll(async () => {
 function review(request: Record<string, unknown>) {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request };
 }
-const podRequest = () => fixtureReview('review-01-pod-create.json').request;
+const podRequest = (): Record<string, unknown> => fixtureReview('review-01-pod-create.json').request;
 
 describe('POST /mutate over HTTPS (client verifies the generated CA)', () => {
   it('injects LXCFS into the review-01 Pod: uid echoed, base64 JSONPatch that the rules accept', async () => {
@@ -37,11 +37,11 @@ describe('POST /mutate over HTTPS (client verifies the generated CA)', () => {
   });
 
   it('kinds and operations podvisor does not handle: allowed, no patch', async () => {
-    const service = { ...podRequest(), kind: { group: '', version: 'v1', kind: 'Service' }, object: { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' } } };
+    const service: Record<string, unknown> = { ...podRequest(), kind: { group: '', version: 'v1', kind: 'Service' }, object: { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' } } };
     expect((await t.post('/mutate', review(service))).json().response).toEqual({ uid: service['uid'], allowed: true });
-    const remove = { ...podRequest(), operation: 'DELETE', object: null };
+    const remove: Record<string, unknown> = { ...podRequest(), operation: 'DELETE', object: null };
     expect((await t.post('/mutate', review(remove))).json().response).toEqual({ uid: remove['uid'], allowed: true });
-    const update = { ...podRequest(), operation: 'UPDATE' };
+    const update: Record<string, unknown> = { ...podRequest(), operation: 'UPDATE' };
     expect((await t.post('/mutate', review(update))).json().response).toEqual({ uid: update['uid'], allowed: true });
   });
 
