@@ -4,6 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,18 @@ const scenarios: Scenario[] = [
   },
 ];
 
+/** A port free right now on loopback, so runs never collide with a leftover process. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as import('node:net').AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 function startFloor(certDir: string, port: number, response: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = fork(join(ROOT, 'bench/floor-server.ts'), [certDir, String(port)], {
@@ -51,13 +64,13 @@ function startFloor(certDir: string, port: number, response: string): Promise<Ch
 }
 
 /** podvisor as deployed: the compiled CLI, logging one JSON line per review at info (to /dev/null here). */
-async function startPodvisor(certDir: string, port: number): Promise<ChildProcess> {
+async function startPodvisor(certDir: string, port: number, opsPort: number): Promise<ChildProcess> {
   const config = join(certDir, 'config.yaml');
-  writeFileSync(config, `server:\n  address: 127.0.0.1\n  port: ${port}\n  opsAddress: 127.0.0.1\n  opsPort: ${port + 1}\n  drainSeconds: 0\ntls:\n  certDir: ${certDir}\n`);
+  writeFileSync(config, `server:\n  address: 127.0.0.1\n  port: ${port}\n  opsAddress: 127.0.0.1\n  opsPort: ${opsPort}\n  drainSeconds: 0\ntls:\n  certDir: ${certDir}\n`);
   const child = fork(join(ROOT, 'dist/cli.js'), ['serve', '--config', config], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
   for (let i = 0; i < 100; i += 1) {
     await new Promise((r) => setTimeout(r, 100));
-    const ok = await fetch(`http://127.0.0.1:${port + 1}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then((r) => r.ok, () => false);
     if (ok) return child;
   }
   throw new Error('podvisor did not become ready');
@@ -83,9 +96,21 @@ interface Measurement {
   readonly errors: number;
 }
 
+/** Percentile of ascending samples (nearest rank). */
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * One autocannon run. autocannon's own histogram truncates latencies to whole milliseconds, so the percentiles are
+ * computed from the exact per-response durations it reports in its `response` events.
+ */
 async function measure(port: number, body: string, options: { rate?: number; seconds?: number } = {}): Promise<Measurement> {
   const { rate, seconds = SECONDS } = options;
-  const result = await autocannon({
+  const samples: number[] = [];
+  let instance: autocannon.Instance | undefined;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon({
     url: `https://127.0.0.1:${port}/mutate`,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -95,12 +120,16 @@ async function measure(port: number, body: string, options: { rate?: number; sec
     ...(rate !== undefined && { overallRate: rate }),
     // Loopback benchmark against our own generated certificate; the tests verify the CA.
     tlsOptions: { rejectUnauthorized: false },
-  } as autocannon.Options);
+  } as autocannon.Options, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+  instance!.on('response', (_client, _status, _bytes, responseTime) => samples.push(responseTime));
+  const result = await done;
+  const sorted = Float64Array.from(samples).sort();
   return {
     rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    p999: (result.latency as unknown as Record<string, number>)['p99_9'] ?? NaN,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    p999: percentile(sorted, 99.9),
     errors: result.errors + result.non2xx + result.timeouts,
   };
 }
@@ -111,10 +140,10 @@ const format = (m: Measurement) =>
 async function main(): Promise<void> {
   const certDir = mkdtempSync(join(tmpdir(), 'podvisor-bench-'));
   const tls = await loadTls({ certDir, service: 'podvisor', namespace: 'podvisor-system' });
-  const podvisorPort = 18443;
-  const floorPort = 19443;
-  const podvisor = await startPodvisor(certDir, podvisorPort);
+  const [podvisorPort, opsPort, floorPort] = [await freePort(), await freePort(), await freePort()];
+  const podvisor = await startPodvisor(certDir, podvisorPort, opsPort);
   const children: ChildProcess[] = [podvisor];
+  process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
   try {
     console.log(`podvisor bench: ${SECONDS}s per run, ${CONNECTIONS} keep-alive connections, node ${process.version}, loopback only\n`);
     for (const scenario of scenarios) {

@@ -20,35 +20,49 @@ function hostPathType(file: LxcfsFile): 'File' | 'Directory' {
   return file === '/sys/devices/system/cpu' ? 'Directory' : 'File';
 }
 
-function samePath(a: string, b: string): boolean {
-  const normalize = (p: string) => posix.normalize(p).replace(/(.)\/+$/, '$1');
-  return normalize(a) === normalize(b);
+/** `/var/lib/lxcfs//proc/meminfo/` and `/var/lib/lxcfs/proc/meminfo` name the same host file. */
+function normalizePath(path: string): string {
+  const normalized = posix.normalize(path);
+  return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
+}
+
+/** The first volume serving each host path, so an existing volume for a path is reused instead of duplicated. */
+function volumesByHostPath(volumes: readonly Volume[]): Map<string, Volume> {
+  const byPath = new Map<string, Volume>();
+  for (const volume of volumes) {
+    if (volume.hostPath === undefined) continue;
+    const path = normalizePath(volume.hostPath.path);
+    if (!byPath.has(path)) byPath.set(path, volume);
+  }
+  return byPath;
 }
 
 function apply(ctx: FeatureContext): FeatureResult {
   const { spec } = ctx.pod;
   const { hostRoot, files } = ctx.config.lxcfs;
   let changed = false;
+  const existing = spec.volumes ?? [];
+  const byHostPath = volumesByHostPath(existing);
+  const names = new Set(existing.map((v) => v.name));
 
   for (const file of files) {
     const hostPath = posix.join(hostRoot, file);
     const name = lxcfsVolumeName(file);
-    const volumes: readonly Volume[] = spec.volumes ?? [];
     // Reuse a volume that already serves this host path (an older webhook's, or this one's on re-invocation).
-    const sameSource = volumes.find((v) => v.hostPath !== undefined && samePath(v.hostPath.path, hostPath));
-    if (sameSource === undefined && volumes.some((v) => v.name === name)) {
+    const sameSource = byHostPath.get(hostPath);
+    if (sameSource === undefined && names.has(name)) {
       ctx.warn(`${ctx.specField}.volumes: "${name}" is the owner's volume; ${file} not injected`);
       continue;
     }
     const volumeName = sameSource?.name ?? name;
     let mounted = false;
     for (const { container, field } of ctx.targets) {
-      const existing = container.volumeMounts?.find((m) => m.mountPath === file);
-      if (existing !== undefined) {
+      const mount = container.volumeMounts?.find((m) => m.mountPath === file);
+      if (mount !== undefined) {
         // mountPath must be unique per container: the owner's mount for this path stays.
-        if (existing.name !== volumeName) ctx.warn(`${field}.volumeMounts: ${file} kept from volume "${existing.name}"; not LXCFS`);
+        if (mount.name !== volumeName) ctx.warn(`${field}.volumeMounts: ${file} kept from volume "${mount.name}"; not LXCFS`);
         else if (sameSource !== undefined && sameSource.hostPath?.type !== hostPathType(file)) {
-          ctx.warn(`${field}.volumeMounts: ${file} from volume "${existing.name}" kept; its hostPath type should be ${hostPathType(file)}`);
+          ctx.warn(`${field}.volumeMounts: ${file} from volume "${mount.name}" kept; its hostPath type should be ${hostPathType(file)}`);
         }
         continue;
       }

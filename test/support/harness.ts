@@ -38,14 +38,23 @@ export interface MutationRun {
   readonly rerun: MutationOutcome;
 }
 
+/** Freezes the input, so a feature that writes to data the draft shares with the original throws. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
 export function run(object: KubeObject, options: { env?: Partial<MutationEnvironment>; operation?: Operation; namespace?: string } = {}): MutationRun {
   const env: MutationEnvironment = { config: config(), ...options.env };
   const { group, version } = splitApiVersion(String(object['apiVersion']));
   const namespace = options.namespace ?? ((object['metadata'] as { namespace?: string } | undefined)?.namespace ?? 'default');
   const input = { group, version, kind: String(object['kind']), operation: options.operation ?? 'CREATE', namespace };
-  const outcome = mutateObject({ ...input, object: structuredClone(object) }, env);
+  const outcome = mutateObject({ ...input, object: deepFreeze(structuredClone(object)) }, env);
   const result = jsonpatch.applyPatch(structuredClone(object), outcome.patch, true, false).newDocument as KubeObject;
-  const rerun = mutateObject({ ...input, object: structuredClone(result) }, env);
+  const rerun = mutateObject({ ...input, object: deepFreeze(structuredClone(result)) }, env);
   return { outcome, result, rerun };
 }
 

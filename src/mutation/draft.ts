@@ -1,0 +1,33 @@
+import type { Container, PodSpec } from 'kubernetes-types/core/v1.js';
+import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
+import type { PodDraft } from '../features/feature.js';
+
+/** A deep copy of plain JSON data: several times faster than structuredClone for the small objects of a pod. */
+export function cloneJson<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(cloneJson) as T;
+  const copy: Record<string, unknown> = {};
+  for (const key in value) copy[key] = cloneJson((value as Record<string, unknown>)[key]);
+  return copy as T;
+}
+
+const cloneContainers = (containers: Container[] | undefined) => containers?.map(cloneJson);
+
+/**
+ * The copy features mutate. Only what a feature may change is copied — metadata's annotation and label maps, the
+ * spec's top level and its pod securityContext, the volumes list (its entries stay shared: features append volumes,
+ * they never edit one), and every container and init container. Everything else (ephemeral containers, affinity,
+ * tolerations, ...) is shared with the original, which also lets the diff skip it (`compare` returns at once on
+ * identical references). Tests deep-freeze the original, so a feature that writes to shared data fails loudly.
+ */
+export function draftPod(metadata: ObjectMeta | undefined, spec: PodSpec): PodDraft {
+  const meta: ObjectMeta = { ...metadata };
+  if (meta.annotations !== undefined) meta.annotations = { ...meta.annotations };
+  if (meta.labels !== undefined) meta.labels = { ...meta.labels };
+  const draft: PodSpec = { ...spec, containers: cloneContainers(spec.containers) ?? [] };
+  if (spec.containers === undefined) delete (draft as Partial<PodSpec>).containers;
+  if (spec.initContainers !== undefined) draft.initContainers = cloneContainers(spec.initContainers)!;
+  if (spec.volumes !== undefined) draft.volumes = [...spec.volumes];
+  if (spec.securityContext !== undefined) draft.securityContext = cloneJson(spec.securityContext);
+  return { metadata: meta, spec: draft };
+}
