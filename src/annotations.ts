@@ -3,6 +3,9 @@
 
 export const ANNOTATION = {
   lxcfs: 'podvisor.io/lxcfs',
+  fuse: 'podvisor.io/fuse',
+  apparmor: 'podvisor.io/apparmor',
+  agent: 'podvisor.io/agent',
   containers: 'podvisor.io/containers',
   status: 'podvisor.io/status',
 } as const;
@@ -10,5 +13,14 @@ export const ANNOTATION = {
 /** Objects carrying this label with value "true" are never mutated (the lxcfs DaemonSet carries it). */
 export const EXCLUDE_LABEL = 'podvisor.io/exclude';
 
+/** Audit annotation (AdmissionResponse.auditAnnotations) listing the violations of the policy's audit level. */
+export const AUDIT_VIOLATIONS_ANNOTATION = 'podvisor.io/audit-violations';
+
 /** Set by the kubelet on mirror pods of static manifests: never mutate or deny those. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
+
+/** The pre-1.30 AppArmor annotation, one per container: `<prefix><container name>`. */
+export const APPARMOR_ANNOTATION_PREFIX = 'container.apparmor.security.beta.kubernetes.io/';
+
+/** Pod Security Admission's enforce label on a namespace (kubernetes-rules.md §9). */
+export const PSA_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';

@@ -4,7 +4,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { injectManifests, ManifestError } from './cli/inject.js';
+import { checkManifests, renderVerdicts } from './cli/check.js';
 import { createLogger } from './observability/logger.js';
+import { findKubeConfig } from './k8s/kubeconfig.js';
 import { startServer } from './server/serve.js';
 
 function portOption(value: string): number {
@@ -41,6 +43,9 @@ interface ServeOptions {
   certDir?: string;
   port?: number;
   opsPort?: number;
+  lxcfsRecovery?: boolean;
+  kubeconfig?: string;
+  register?: boolean;
 }
 
 function applyServeFlags(config: Config, options: ServeOptions): Config {
@@ -50,27 +55,40 @@ function applyServeFlags(config: Config, options: ServeOptions): Config {
   if (options.certDir !== undefined) config.tls.certDir = options.certDir;
   if (options.port !== undefined) config.server.port = options.port;
   if (options.opsPort !== undefined) config.server.opsPort = options.opsPort;
+  if (options.lxcfsRecovery === true) config.lxcfsRecovery.enabled = true;
   return config;
 }
 
 const program = new Command('podvisor')
-  .description('Kubernetes admission webhook: LXCFS injection for Pods and workload templates')
+  .description('Kubernetes admission webhook: LXCFS, FUSE, AppArmor and minimal-capability injection, and pod security policy')
   .showHelpAfterError();
 
 program
   .command('serve', { isDefault: true })
-  .description('serve POST /mutate over HTTPS, health and metrics over HTTP')
+  .description('serve POST /mutate and POST /validate over HTTPS, health and metrics over HTTP')
   .option('-c, --config <file>', 'YAML config file (default: the embedded defaults)')
   .option('--tls-cert <file>', 'serving certificate (PEM); without it one is generated into the cert dir')
   .option('--tls-key <file>', 'serving key (PEM)')
   .option('--cert-dir <dir>', 'where generated certificates are written and reused')
   .option('--port <port>', 'HTTPS port for /mutate', portOption)
   .option('--ops-port <port>', 'HTTP port for /healthz, /readyz, /metrics', portOption)
+  .option('--kubeconfig <file>', 'talk to this cluster (default: $KUBECONFIG, else the in-cluster service account, else none: offline)')
+  .option('--register', 'create/update the webhook configurations and their caBundle (default: on in-cluster, off otherwise)')
+  .option('--no-register', 'never write the webhook configurations (they are managed elsewhere)')
+  .option('--lxcfs-recovery', 'evict pods whose LXCFS mounts died with an lxcfs restart (leader-elected; off by default)')
   .action((options: ServeOptions) =>
     run(async () => {
       const config = applyServeFlags(await loadConfig(options.config), options);
       const log = createLogger(config.logLevel);
-      const server = await startServer(config, log);
+      const cluster = findKubeConfig(options.kubeconfig);
+      if (cluster !== undefined) log.info({ origin: cluster.origin, server: cluster.kubeConfig.getCurrentCluster()?.server }, 'kubernetes API configured');
+      const server = await startServer(config, log, {
+        kubeConfig: cluster?.kubeConfig,
+        // Registering points the cluster's admission at this Service: only by default when running inside it.
+        register: options.register ?? cluster?.origin === 'in-cluster',
+        configFile: options.config,
+        applyOverrides: (reloaded) => applyServeFlags(reloaded, options),
+      });
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         process.once(signal, () => void server.shutdown(signal).then(() => process.exit(0)));
       }
@@ -90,6 +108,31 @@ program
       const result = injectManifests(text, options.filename === '-' ? '<stdin>' : options.filename, config, options.namespace);
       for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
       process.stdout.write(result.yaml);
+    }),
+  );
+
+program
+  .command('check')
+  .description('evaluate manifests against the policy with the same code as POST /validate; exit 1 if any would be denied')
+  .requiredOption('-f, --filename <file>', 'manifest file, or - for standard input')
+  .option('-c, --config <file>', 'YAML config file with the policy (default: the embedded defaults)')
+  .option('-n, --namespace <ns>', 'namespace for objects that name none', 'default')
+  .option('-u, --user <name>', 'requesting username (for exemptions)')
+  .option('-g, --group <group>', 'requesting group (for exemptions); repeatable', (g: string, all: string[]) => [...all, g], [] as string[])
+  .option('--mutated', 'evaluate each object after podvisor\'s own injection, as the validating webhook sees it')
+  .action((options: { filename: string; config?: string; namespace: string; user?: string; group: string[]; mutated?: boolean }) =>
+    run(async () => {
+      const config = await loadConfig(options.config);
+      const text = await readInput(options.filename);
+      const verdicts = checkManifests(text, options.filename === '-' ? '<stdin>' : options.filename, config, {
+        namespace: options.namespace,
+        username: options.user,
+        groups: options.group,
+        mutated: options.mutated,
+      });
+      const { text: report, denied } = renderVerdicts(verdicts);
+      process.stdout.write(report);
+      if (denied > 0) process.exitCode = 1;
     }),
   );
 

@@ -4,6 +4,7 @@ import type { KubeObject } from '../admission/types.js';
 import type { Config } from '../config/schema.js';
 import { mutateObject } from '../mutation/pipeline.js';
 import { splitApiVersion } from '../workload/kinds.js';
+import { MalformedObjectError } from '../workload/pod-shape.js';
 
 export class ManifestError extends Error {
   override readonly name = 'ManifestError';
@@ -48,8 +49,18 @@ function mutateOne(object: unknown, where: string, config: Config, namespace: st
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') throw new ManifestError(`${where}: apiVersion and kind must be strings`);
   const meta = isRecord(object['metadata']) ? object['metadata'] : {};
   const ns = typeof meta['namespace'] === 'string' ? meta['namespace'] : (namespace ?? 'default');
-  const outcome = mutateObject({ ...splitApiVersion(apiVersion), kind, operation: 'CREATE', namespace: ns, object }, { config });
   const name = typeof meta['name'] === 'string' ? meta['name'] : '?';
+  let outcome;
+  try {
+    outcome = mutateObject({ ...splitApiVersion(apiVersion), kind, operation: 'CREATE', namespace: ns, object }, { config });
+  } catch (err) {
+    if (err instanceof MalformedObjectError) throw new ManifestError(`${where}: ${kind}/${name}: ${err.message}`);
+    throw err;
+  }
+  // The webhook would answer 403: say so, rather than print a manifest the cluster would reject.
+  if (outcome.denial !== undefined) {
+    throw new ManifestError(`${where}: ${kind}/${name} denied by policy ${outcome.denial.policy}:\n  ${outcome.denial.lines.join('\n  ')}`);
+  }
   warnings.push(...outcome.warnings.map((w) => `${kind}/${name}: ${w}`));
   if (outcome.patch.length === 0) return object;
   return jsonpatch.applyPatch(object, outcome.patch, true, false).newDocument;

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { agentSettingProblem, CAPABILITY_MODELS } from '../features/agent-profiles.js';
+import { apparmor, parseAppArmorValue } from '../features/apparmor.js';
+import { policyConfigSchema } from '../policy/schema.js';
 
 /**
  * LXCFS files podvisor may mount. Everything under /proc must be on runc's /proc overmount allowlist
@@ -44,6 +47,20 @@ const port = z.number().int().min(0).max(65535);
 /** Per-feature settings, used for the cluster default and for namespace defaults. */
 export const featureDefaults = z.strictObject({
   lxcfs: z.boolean().optional(),
+  fuse: z.boolean().optional(),
+  /** Same values as `podvisor.io/apparmor`. */
+  apparmor: z
+    .string()
+    .refine((v) => apparmor.parse(v).kind !== 'invalid', { message: 'expected runtime/default, localhost/<profile>, unconfined or false' })
+    .optional(),
+  /** Same values as `podvisor.io/agent`, but every feature name must be known. */
+  agent: z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = agentSettingProblem(v);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 });
 export type FeatureDefaults = z.infer<typeof featureDefaults>;
 
@@ -101,6 +118,80 @@ export const configSchema = z.strictObject({
       path: ['files'],
     })
     .refine((l) => new Set(l.files).size === l.files.length, { message: 'duplicate file', path: ['files'] }),
+  /**
+   * The target apiserver's version, "1.<minor>". It selects the AppArmor form: the `appArmorProfile` field from 1.30,
+   * the `container.apparmor.security.beta.kubernetes.io/<container>` annotation before (kubernetes-rules.md §6).
+   */
+  kubernetesVersion: z
+    .string()
+    .regex(/^v?1\.\d+(\.\d+)?$/, 'expected a Kubernetes version like "1.32"')
+    .default('1.32'),
+  fuse: z
+    .strictObject({
+      /** The device plugin's extended resource for /dev/fuse (smarter-devices/fuse, squat.ai/fuse, github.com/fuse, ...). */
+      resourceName: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'expected an extended resource name like smarter-devices/fuse')
+        .refine((r) => !/(^|\.)kubernetes\.io\//.test(r), 'the kubernetes.io domain is reserved, not an extended resource')
+        .default('smarter-devices/fuse'),
+      /** The AppArmor profile given to FUSE containers whose owner set none; it must allow `mount fstype=fuse*`. */
+      appArmorProfile: z
+        .string()
+        .refine((v) => parseAppArmorValue(v) !== undefined, 'expected runtime/default, localhost/<profile> or unconfined')
+        .default('localhost/podvisor-fuse'),
+    })
+    .prefault({}),
+  agent: z
+    .strictObject({
+      /** modern: BPF + PERFMON (kernel ≥ 5.8, runc ≥ 1.0.0-rc93, containerd ≥ 1.6.9); legacy: SYS_ADMIN based. */
+      capabilityModel: z.enum(CAPABILITY_MODELS).default('modern'),
+      /** BPF memory is charged to RLIMIT_MEMLOCK (kernels < 5.11), so eBPF features get SYS_RESOURCE. false: all nodes ≥ 5.11. */
+      bpfMemlock: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** Pod Security levels, agent allowances and the privileged-agent rule (src/policy/schema.ts). */
+  policy: policyConfigSchema,
+  /** Self-registration (`podvisor serve --register`): settings of the webhook configurations (kubernetes-rules.md §2). */
+  webhook: z
+    .strictObject({
+      /** The apiserver allows 1–30 s; ≤ 5 s for the mutating webhook keeps pod creation fast when podvisor is slow. */
+      timeoutSeconds: z.number().int().min(1).max(30).default(5),
+      failurePolicy: z
+        .strictObject({
+          /** Ignore: an unreachable podvisor never blocks pod creation (the pod just runs without injection). */
+          mutating: z.enum(['Ignore', 'Fail']).default('Ignore'),
+          /** Fail: the policy cannot be bypassed by making podvisor unreachable. */
+          validating: z.enum(['Ignore', 'Fail']).default('Fail'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** Certificates podvisor generates into the shared Secret (anchors.md §4: CA 10 years, serving 1 year). */
+  certificates: z
+    .strictObject({
+      caDays: z.number().int().min(2).default(3650),
+      /** A new CA is introduced this long before the current one expires (longer than a serving certificate's life). */
+      caRenewBeforeDays: z.number().int().min(1).default(400),
+      leafDays: z.number().int().min(1).default(365),
+      leafRenewBeforeDays: z.number().int().min(1).default(30),
+      /** How often every replica re-reads the Secret and checks expiry. */
+      checkIntervalSeconds: z.number().int().min(1).default(60),
+    })
+    .prefault({})
+    .refine((c) => c.leafRenewBeforeDays < c.leafDays, { message: 'leafRenewBeforeDays must be less than leafDays', path: ['leafRenewBeforeDays'] })
+    .refine((c) => c.caRenewBeforeDays < c.caDays, { message: 'caRenewBeforeDays must be less than caDays', path: ['caRenewBeforeDays'] }),
+  /** lxcfs restart recovery (src/recovery/): evicts pods whose LXCFS mounts died with lxcfs. Off by default. */
+  lxcfsRecovery: z
+    .strictObject({
+      /** Also `serve --lxcfs-recovery`. */
+      enabled: z.boolean().default(false),
+      /** Evictions per minute across the cluster, and how many may go at once. */
+      evictionsPerMinute: z.number().positive().max(6000).default(10),
+      evictionBurst: z.number().int().min(1).max(100).default(2),
+      /** Label selector of the lxcfs DaemonSet's pods in podvisor's namespace (deploy/components/lxcfs). */
+      lxcfsSelector: z.string().regex(/^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*$/, 'must be key=value').default('app.kubernetes.io/name=lxcfs'),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

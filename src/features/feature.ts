@@ -2,7 +2,7 @@ import type { Container, PodSpec } from 'kubernetes-types/core/v1.js';
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import type { Config } from '../config/schema.js';
 
-export type FeatureName = 'lxcfs';
+export type FeatureName = 'lxcfs' | 'agent' | 'apparmor' | 'fuse';
 
 /** The result of reading a feature's annotation (or default) value. */
 export type ParsedSetting = { readonly kind: 'on'; readonly value: string } | { readonly kind: 'off' } | { readonly kind: 'invalid'; readonly expected: string };
@@ -21,6 +21,11 @@ export interface TargetContainer {
 
 export interface FeatureContext {
   readonly config: Config;
+  /**
+   * The draft (src/mutation/draft.ts). A feature may change annotations and labels, top-level spec fields, the pod
+   * securityContext, anything inside containers and init containers, and append to `spec.volumes` — never edit an
+   * existing volume entry nor anything else: that data is shared with the original object.
+   */
   readonly pod: PodDraft;
   /** Field path of the pod spec, e.g. `spec` or `spec.template.spec`. */
   readonly specField: string;
@@ -31,6 +36,8 @@ export interface FeatureContext {
   readonly value: string;
   /** A warning for the user, written `field.path: message`. */
   warn(message: string): void;
+  /** Every feature enabled for this object (features that share a field, like capabilities, coordinate through it). */
+  readonly enabled?: readonly FeatureName[];
 }
 
 export interface FeatureResult {
@@ -38,6 +45,11 @@ export interface FeatureResult {
   readonly changed: boolean;
   /** Recorded under the feature's name in the status annotation. */
   readonly detail?: unknown;
+  /**
+   * False when the feature could take effect on no target (each kept a conflicting owner value): it is then not
+   * recorded as applied, so the status depends only on the object and a re-run gives the same one.
+   */
+  readonly inForce?: false;
 }
 
 /** Every feature module exports one of these; the pipeline runs them in FEATURES order. */

@@ -43,7 +43,12 @@ function apply(ctx: FeatureContext): FeatureResult {
   let changed = false;
   const existing = spec.volumes ?? [];
   const byHostPath = volumesByHostPath(existing);
+  // Names taken by the owner: every volume, and every name a mount refers to. A mount naming a volume that does not
+  // exist yet must not start resolving to a host LXCFS file because podvisor created a volume of that name.
   const names = new Set(existing.map((v) => v.name));
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers, ...(spec.ephemeralContainers ?? [])]) {
+    for (const m of c.volumeMounts ?? []) names.add(m.name);
+  }
 
   for (const file of files) {
     const hostPath = posix.join(hostRoot, file);
@@ -51,7 +56,7 @@ function apply(ctx: FeatureContext): FeatureResult {
     // Reuse a volume that already serves this host path (an older webhook's, or this one's on re-invocation).
     const sameSource = byHostPath.get(hostPath);
     if (sameSource === undefined && names.has(name)) {
-      ctx.warn(`${ctx.specField}.volumes: "${name}" is the owner's volume; ${file} not injected`);
+      ctx.warn(`${ctx.specField}.volumes: "${name}" is the owner's name; ${file} not injected`);
       continue;
     }
     const volumeName = sameSource?.name ?? name;

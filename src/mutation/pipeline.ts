@@ -1,16 +1,20 @@
 import type { PodSpec } from 'kubernetes-types/core/v1.js';
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
-import type { KubeObject, Operation } from '../admission/types.js';
+import type { ObjectInput } from '../admission/object-input.js';
 import { diff, type PatchOperation } from '../admission/patch.js';
-import { ANNOTATION } from '../annotations.js';
+import { ANNOTATION, PSA_ENFORCE_LABEL } from '../annotations.js';
 import type { Config } from '../config/schema.js';
-import type { Feature, FeatureName, PodDraft } from '../features/feature.js';
+import type { Feature, FeatureName } from '../features/feature.js';
+import { draftPod } from './draft.js';
 import { FEATURES } from '../features/index.js';
 import { renderStatus, type AppliedFeature } from '../features/status.js';
 import { selectTargets } from '../features/targets.js';
 import { decideOptIn, type OptInDecision } from '../optin/opt-in.js';
+import { createEscalationGuard } from '../policy/guard.js';
 import { hasController, isExcludedByLabel, isMirrorPod, isWindowsPod } from '../workload/exclusions.js';
 import { findWorkloadKind } from '../workload/kinds.js';
+import { checkPodShape } from '../workload/pod-shape.js';
+import { podSecurityWarnings } from './pod-security-warnings.js';
 
 export type SkipReason =
   | 'unsupported_kind'
@@ -26,15 +30,7 @@ export type SkipReason =
   | 'opted_out'
   | 'invalid_value';
 
-export interface MutationInput {
-  readonly group: string;
-  readonly version: string;
-  readonly kind: string;
-  readonly operation: Operation;
-  readonly subResource?: string | undefined;
-  readonly namespace: string;
-  readonly object: KubeObject;
-}
+export type MutationInput = ObjectInput;
 
 export interface MutationEnvironment {
   readonly config: Config;
@@ -62,6 +58,8 @@ export interface MutationOutcome {
   readonly injected: FeatureName[];
   /** Why nothing was applied, when nothing was. */
   readonly skip?: SkipReason;
+  /** Set when a feature would add what the namespace policy forbids in enforce mode: the request is denied (403). */
+  readonly denial?: { readonly policy: string; readonly lines: string[] };
 }
 
 function skipped(skip: SkipReason, warnings: string[] = []): MutationOutcome {
@@ -90,6 +88,7 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
   if (input.subResource !== undefined && input.subResource !== '') return skipped('subresource');
   if (config.excludedNamespaces.includes(input.namespace)) return skipped('excluded_namespace');
 
+  checkPodShape(input.object['metadata'], undefined, 'metadata', 'spec');
   const meta = input.object['metadata'] as ObjectMeta | undefined;
   if (isExcludedByLabel(meta)) return skipped('excluded_label');
   const isTemplate = workload.templatePath.length > 0;
@@ -98,8 +97,12 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
 
   const template = isTemplate ? at(input.object, workload.templatePath) : input.object;
   if (!isRecord(template) || !isRecord(template['spec'])) return skipped('no_pod_spec');
+  const specField = isTemplate ? `${workload.templatePath.join('.')}.spec` : 'spec';
+  checkPodShape(template['metadata'], template['spec'], isTemplate ? `${workload.templatePath.join('.')}.metadata` : 'metadata', specField);
   const podMeta = template['metadata'] as ObjectMeta | undefined;
   const spec = template['spec'] as unknown as PodSpec;
+  // Mutating admission runs before validation: a spec without containers can arrive. Leave it to the apiserver.
+  if (!Array.isArray(spec.containers)) return skipped('no_pod_spec');
 
   // Workloads: the pod template's annotation wins, the workload's own annotation is the fallback.
   const annotation = (key: string): string | undefined => podMeta?.annotations?.[key] ?? (isTemplate ? meta?.annotations?.[key] : undefined);
@@ -128,18 +131,38 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
     return skipped('windows', warnings);
   }
 
-  const draft = structuredClone({ metadata: podMeta ?? {}, spec }) as PodDraft;
-  const specField = isTemplate ? `${workload.templatePath.join('.')}.spec` : 'spec';
+  const draft = draftPod(podMeta, spec);
   const warn = (message: string) => warnings.push(message);
-  const targets = selectTargets(draft.spec, specField, annotation(ANNOTATION.containers), warn);
+  let targets = selectTargets(draft.spec, specField, annotation(ANNOTATION.containers), warn);
+  // Escalation guard (src/policy/guard.ts): a feature whose additions the namespace policy forbids is rolled back.
+  const guard = createEscalationGuard(
+    { config, namespace: input.namespace, namespaceLabels: nsLabels, userInfo: input.userInfo, isTemplate, specField, metaField: isTemplate ? `${workload.templatePath.join('.')}.metadata` : 'metadata' },
+    draft,
+  );
+  let denial: { policy: string; lines: string[] } | undefined;
 
   const applied: AppliedFeature[] = [];
   const injected: FeatureName[] = [];
+  const enabledNames = enabled.map(([feature]) => feature.name);
   for (const [feature, decision] of enabled) {
-    const result = feature.apply({ config, pod: draft, specField, isTemplate, targets, value: decision.value, warn });
-    applied.push({ name: feature.name, containers: targets.map((t) => t.container.name), detail: result.detail });
+    const before = guard === undefined ? undefined : structuredClone(draft);
+    const featureWarnings: string[] = [];
+    const result = feature.apply({ config, pod: draft, specField, isTemplate, targets, value: decision.value, warn: (m) => featureWarnings.push(m), enabled: enabledNames });
+    const refusal = before === undefined ? undefined : guard?.review(feature, draft);
+    if (before !== undefined && refusal !== undefined) {
+      draft.metadata = before.metadata;
+      draft.spec = before.spec;
+      targets = selectTargets(draft.spec, specField, annotation(ANNOTATION.containers), () => undefined);
+      if (refusal.mode === 'enforce') (denial ??= { policy: refusal.policy, lines: [] }).lines.push(...refusal.lines);
+      else warnings.push(...refusal.lines);
+      continue;
+    }
+    warnings.push(...featureWarnings);
+    if (result.inForce !== false) applied.push({ name: feature.name, containers: targets.map((t) => t.container.name), detail: result.detail });
     if (result.changed) injected.push(feature.name);
   }
+  if (denial !== undefined) return { patch: [], warnings, features: [], injected: [], denial };
+  warnings.push(...podSecurityWarnings(nsLabels[PSA_ENFORCE_LABEL], { metadata: podMeta, spec }, draft, specField));
   const status = renderStatus(applied);
   if (draft.metadata.annotations?.[ANNOTATION.status] !== status) (draft.metadata.annotations ??= {})[ANNOTATION.status] = status;
 

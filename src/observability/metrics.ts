@@ -6,6 +6,8 @@ export interface Metrics {
   readonly injections: Counter<'feature' | 'kind'>;
   readonly skips: Counter<'reason'>;
   readonly malformed: Counter<'endpoint'>;
+  /** Policy decisions (src/policy): one per violated rule and mode, or rule "none" when allowed. */
+  readonly policyDecisions: Counter<'policy' | 'rule' | 'mode' | 'decision'>;
 }
 
 /** One registry per server instance, so tests and several instances never share counters. */
@@ -38,6 +40,12 @@ export function createMetrics(): Metrics {
       name: 'podvisor_malformed_requests_total',
       help: 'Requests answered with HTTP 4xx (malformed or oversized AdmissionReview)',
       labelNames: ['endpoint'] as const,
+      registers: [registry],
+    }),
+    policyDecisions: new Counter({
+      name: 'podvisor_policy_decisions_total',
+      help: 'Policy decisions by policy, rule (Pod Security check ID, podvisor:privileged, escalation, none) and mode',
+      labelNames: ['policy', 'rule', 'mode', 'decision'] as const,
       registers: [registry],
     }),
   };

@@ -2,9 +2,12 @@ import type { Server } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { reviewMutation } from '../admission/mutate-review.js';
 import { MalformedReviewError, parseAdmissionReview, reviewResponse } from '../admission/review.js';
-import type { MutationEnvironment } from '../mutation/pipeline.js';
+import { MalformedObjectError } from '../workload/pod-shape.js';
+import type { AdmissionRequest, AdmissionResponse } from '../admission/types.js';
+import type { MutationEnvironment, MutationOutcome } from '../mutation/pipeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { countPolicyDecisions, registerValidateRoute } from './validate-route.js';
 
 export interface AdmissionAppOptions {
   readonly tls: { readonly cert: string; readonly key: string };
@@ -14,6 +17,11 @@ export interface AdmissionAppOptions {
   readonly environment: () => MutationEnvironment;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /**
+   * Called after each /mutate answer is computed (Events, src/k8s/events.ts). It must only queue work: it runs on the
+   * request path, and an exception it throws is logged, never turned into a failed answer.
+   */
+  readonly onReview?: (request: AdmissionRequest, response: AdmissionResponse, outcome: MutationOutcome) => void;
 }
 
 /** The HTTPS admission server: `POST /mutate` (HTTP/1.1 — the apiserver does not speak h2 to Service webhooks). */
@@ -56,18 +64,21 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
 
   app.post('/mutate', (request, reply) => {
     const started = process.hrtime.bigint();
-    let review;
+    let review, result;
     try {
       review = parseAdmissionReview(request.body);
+      result = reviewMutation(review, options.environment());
     } catch (err) {
-      if (!(err instanceof MalformedReviewError)) throw err;
+      if (!(err instanceof MalformedReviewError || err instanceof MalformedObjectError)) throw err;
+      const message = err instanceof MalformedObjectError ? `request.object.${err.message}` : err.message;
       metrics.malformed.inc({ endpoint: '/mutate' });
-      log.warn({ endpoint: '/mutate' }, `malformed AdmissionReview: ${err.message}`);
-      return reply.code(400).send({ error: 'MalformedAdmissionReview', message: err.message });
+      log.warn({ endpoint: '/mutate' }, `malformed AdmissionReview: ${message}`);
+      return reply.code(400).send({ error: 'MalformedAdmissionReview', message });
     }
-    const { response, outcome } = reviewMutation(review, options.environment());
+    const { response, outcome, decisions } = result;
+    countPolicyDecisions(metrics, decisions);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const decision = response.patch !== undefined ? 'patched' : 'allowed';
+    const decision = !response.allowed ? 'denied' : response.patch !== undefined ? 'patched' : 'allowed';
     const kind = review.kind.kind;
     metrics.reviewDuration.observe({ endpoint: 'mutate', kind, operation: review.operation, decision }, seconds);
     for (const feature of outcome.injected) metrics.injections.inc({ feature, kind });
@@ -87,8 +98,17 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
       },
       'review',
     );
+    if (options.onReview !== undefined) {
+      try {
+        options.onReview(review, response, outcome);
+      } catch (err) {
+        log.warn({ err }, 'review observer failed');
+      }
+    }
     return reviewResponse(response);
   });
+
+  registerValidateRoute(app, { environment: options.environment, log, metrics });
 
   return app;
 }

@@ -1,11 +1,23 @@
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { parseAdmissionReview } from '../admission/review.js';
+import type { AdmissionResponse } from '../admission/types.js';
 import type { Config } from '../config/schema.js';
+import { watchConfigFile, type ConfigWatcher } from '../config/watch.js';
+import { startCluster, type Cluster, type ClusterOptions } from '../k8s/cluster.js';
+import { noticeFor } from '../k8s/events.js';
+import { createIntegrationMetrics } from '../k8s/metrics.js';
+import { configSetsKubernetesVersion, withDetectedVersion } from '../k8s/server-version.js';
+import type { MutationEnvironment } from '../mutation/pipeline.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { buildAdmissionApp } from './admission-app.js';
 import { buildOpsApp } from './ops-app.js';
-import { loadTls } from './tls.js';
+import { startConfiguredLxcfsRecovery } from '../recovery/start.js';
+import { loadTls, type TlsMaterial } from './tls.js';
+import { createTlsReloader, watchCertificateFiles } from './tls-reload.js';
 
 export interface RunningServer {
   readonly admissionPort: number;
@@ -15,30 +27,130 @@ export interface RunningServer {
   shutdown(reason: string): Promise<void>;
 }
 
-/** The composition root of `podvisor serve`: TLS → servers → readiness → signal handling. */
-export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
-  const tls = await loadTls({ ...config.tls, service: config.service, namespace: config.namespace });
-  if (tls.ca !== undefined) {
+/** What `podvisor serve` does beyond serving: the cluster (all optional; without them podvisor runs offline as before). */
+export interface ServeOptions {
+  /** The cluster to talk to (`--kubeconfig`, KUBECONFIG or in-cluster); undefined: offline, no API call at all. */
+  readonly kubeConfig?: KubeConfig | undefined;
+  /** `--register` (default true with a cluster): create/update the webhook configurations and their caBundle. */
+  readonly register?: boolean | undefined;
+  /** The config file to watch and reload. */
+  readonly configFile?: string | undefined;
+  /** Command-line overrides, re-applied to every reloaded config. */
+  readonly applyOverrides?: ((config: Config) => Config) | undefined;
+  /** Test knobs for the cluster integration. */
+  readonly cluster?: Partial<Pick<ClusterOptions, 'propagationMs' | 'retireAfterMs' | 'startupTimeoutMs' | 'namespaceResyncMs'>>;
+}
+
+/** The composition root of `podvisor serve`: config → cluster → TLS → servers → readiness → signal handling. */
+export async function startServer(config: Config, log: Logger = createLogger(config.logLevel), options: ServeOptions = {}): Promise<RunningServer> {
+  const metrics = createMetrics();
+  const integration = createIntegrationMetrics(metrics.registry);
+  let currentConfig = config;
+  const configText = options.configFile === undefined ? undefined : await readFile(options.configFile, 'utf8');
+  let explicitVersion = configSetsKubernetesVersion(configText);
+  let validating = false;
+  const cluster: Cluster | undefined =
+    options.kubeConfig === undefined
+      ? undefined
+      : await startCluster({
+          kubeConfig: options.kubeConfig,
+          register: options.register ?? true,
+          config: () => currentConfig,
+          validating: () => validating,
+          log,
+          metrics: integration,
+          ...options.cluster,
+        });
+  const shared = cluster?.sharedTls?.current();
+  const tls: TlsMaterial =
+    shared !== undefined
+      ? { cert: shared.cert, key: shared.key, ca: shared.ca, origin: 'reused' }
+      : await loadTls({ ...config.tls, service: config.service, namespace: config.namespace });
+  if (tls.ca !== undefined && cluster?.registrar === undefined) {
     log.info(
       { origin: tls.origin, certDir: config.tls.certDir, caBundle: Buffer.from(tls.ca).toString('base64') },
       'serving certificate ready: put caBundle into webhooks[].clientConfig.caBundle of the webhook configuration',
     );
   }
-  const metrics = createMetrics();
-  const environment = { config };
+  // Off by default (`--lxcfs-recovery`); started before listening so that a missing cluster fails the start.
+  const recovery = config.lxcfsRecovery.enabled ? await startConfiguredLxcfsRecovery(config, log, metrics.registry, options.kubeConfig) : undefined;
+  // The environment is rebuilt only when the config or the detected version changes; each request reads it once.
+  let environment: MutationEnvironment = { config };
+  let environmentFor: { config: Config; version: string | undefined } | undefined;
+  const currentEnvironment = (): MutationEnvironment => {
+    const version = cluster?.serverVersion.current();
+    if (environmentFor === undefined || environmentFor.config !== currentConfig || environmentFor.version !== version) {
+      environmentFor = { config: currentConfig, version };
+      environment = {
+        config: withDetectedVersion(currentConfig, explicitVersion, version),
+        ...(cluster === undefined ? {} : { namespaceLabels: (namespace: string) => cluster.namespaces.labels(namespace) }),
+      };
+    }
+    return environment;
+  };
   let ready = false;
   const admission = buildAdmissionApp({
     tls,
     bodyLimitBytes: config.server.bodyLimitBytes,
     keepAliveTimeoutMs: config.server.keepAliveTimeoutMs,
-    environment: () => environment,
+    environment: currentEnvironment,
     log,
     metrics,
+    // Events are built and queued after the answer is written (setImmediate), never on the request path.
+    ...(cluster === undefined
+      ? {}
+      : {
+          onReview: (request, response, outcome) =>
+            setImmediate(() => {
+              const notice = noticeFor(request, response, outcome);
+              if (notice !== undefined) cluster.events.record(notice);
+            }),
+        }),
   });
-  const ops = buildOpsApp({ metrics, ready: () => ready });
+  validating = admission.hasRoute({ method: 'POST', url: '/validate' });
+  if (cluster !== undefined && validating) {
+    // Denials from /validate become `Denied` Events on the owning object.
+    admission.addHook('preSerialization', async (request, _reply, payload) => {
+      const response = (payload as { response?: AdmissionResponse } | undefined)?.response;
+      // routeOptions.url, not url: the apiserver calls `/validate?timeout=5s`.
+      if (request.routeOptions.url === '/validate' && response?.allowed === false) {
+        const body = request.body;
+        setImmediate(() => {
+          try {
+            const notice = noticeFor(parseAdmissionReview(body), response, undefined);
+            if (notice !== undefined) cluster.events.record(notice);
+          } catch (err) {
+            log.debug({ err }, 'no Event for this denial');
+          }
+        });
+      }
+      return payload;
+    });
+  }
+  const reloader = createTlsReloader(admission.server, { cert: tls.cert, key: tls.key }, log, integration);
+  let stopCertificateWatch: (() => void) | undefined;
+  let configWatcher: ConfigWatcher | undefined;
+  if (options.configFile !== undefined && configText !== undefined) {
+    configWatcher = watchConfigFile(options.configFile, { text: configText, config }, {
+      log,
+      applyOverrides: options.applyOverrides,
+      onResult: (result) => integration.configReloads.inc({ result }),
+      onChange: (next, text) => {
+        explicitVersion = configSetsKubernetesVersion(text);
+        currentConfig = next; // one assignment: the next request sees the whole new config
+        cluster?.configChanged();
+      },
+    });
+  }
+  // Ready once listening and, with a cluster, once the Namespace cache has synced (namespace defaults are known).
+  const ops = buildOpsApp({ metrics, ready: () => ready && (cluster?.namespaces.synced() ?? true) });
   await ops.listen({ host: config.server.opsAddress, port: config.server.opsPort });
   await admission.listen({ host: config.server.address, port: config.server.port });
   ready = true;
+  if (config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
+    stopCertificateWatch = watchCertificateFiles(reloader, { certFile: config.tls.certFile, keyFile: config.tls.keyFile }, log);
+  }
+  cluster?.attach(reloader);
   const admissionPort = (admission.server.address() as AddressInfo).port;
   const opsPort = (ops.server.address() as AddressInfo).port;
   log.info({ admissionPort, opsPort }, 'podvisor ready');
@@ -52,8 +164,17 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       closing ??= (async () => {
         ready = false;
         log.info({ reason, drainSeconds: config.server.drainSeconds }, 'shutting down: not ready, draining');
+        // While draining, every answer closes its connection (`Connection: close`), so that by the final close no client
+        // is about to reuse a keep-alive socket the server is closing: that would be a reset, which the apiserver counts
+        // as a failed call. Closing idle sockets here instead would race clients that send back to back. Requests are
+        // still answered, never with 503.
+        admission.server.prependListener('request', (_request, response) => response.setHeader('connection', 'close'));
         // Keep answering while the endpoint is removed and the apiserver stops sending here.
         await sleep(config.server.drainSeconds * 1000);
+        await recovery?.stop();
+        configWatcher?.stop();
+        stopCertificateWatch?.();
+        await cluster?.stop();
         await admission.close();
         await ops.close();
         log.info('podvisor stopped');

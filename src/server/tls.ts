@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
+import { DAY_MS, generateServingCertificate, serviceDnsNames } from './certificate-authority.js';
 
 export interface TlsMaterial {
   readonly cert: string;
@@ -12,47 +12,8 @@ export interface TlsMaterial {
   readonly origin: 'files' | 'reused' | 'generated';
 }
 
-const DAY_MS = 86_400_000;
 /** Regenerate a reused certificate with less than this left. */
 export const RENEW_BEFORE_DAYS = 30;
-
-/** DNS names the apiserver may use for the Service: it verifies `<service>.<namespace>.svc`. */
-export function serviceDnsNames(service: string, namespace: string): string[] {
-  return ['localhost', service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
-}
-
-/**
- * A CA and a serving certificate signed by it: ECDSA P-256, SHA-256. selfsigned defaults to SHA-1, which Go (the
- * kube-apiserver) rejects, so the algorithm is always given.
- */
-export async function generateServingCertificate(service: string, namespace: string, now = Date.now()): Promise<{ ca: string; cert: string; key: string }> {
-  const common = { algorithm: 'sha256', keyType: 'ec', curve: 'P-256' } as const;
-  const ca = await generate([{ name: 'commonName', value: `${service}-ca` }], {
-    ...common,
-    notBeforeDate: new Date(now - 60_000),
-    notAfterDate: new Date(now + 3650 * DAY_MS),
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
-  });
-  const leaf = await generate([{ name: 'commonName', value: `${service}.${namespace}.svc` }], {
-    ...common,
-    notBeforeDate: new Date(now - 60_000),
-    notAfterDate: new Date(now + 365 * DAY_MS),
-    ca: { key: ca.private, cert: ca.cert },
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      {
-        name: 'subjectAltName',
-        altNames: [...serviceDnsNames(service, namespace).map((value) => ({ type: 2 as const, value })), { type: 7 as const, ip: '127.0.0.1' }],
-      },
-    ],
-  });
-  return { ca: ca.cert, cert: leaf.cert, key: leaf.private };
-}
 
 /** Still usable: signed by `ca`, valid for RENEW_BEFORE_DAYS more, and naming the configured service. */
 function reusable(certPem: string, caPem: string, service: string, namespace: string, now: number): boolean {

@@ -2,6 +2,7 @@
 // so a patch the real kube-apiserver would reject fails a test here. Each check cites the section it enforces.
 import type { Container, PodSpec, Volume } from 'kubernetes-types/core/v1.js';
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
+import { SECURITY_RULES } from './kubernetes-rules-security.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOSTPATH_TYPES = new Set(['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice']);
@@ -91,7 +92,7 @@ const annotationsRule: Rule = ({ metadata }, _field, errors) => {
   }
 };
 
-export const RULES: Rule[] = [volumesRule, containersRule, annotationsRule];
+export const RULES: Rule[] = [volumesRule, containersRule, annotationsRule, ...SECURITY_RULES];
 
 /** Every violation of the rules above, as `field: message`; an empty list means the apiserver would accept it. */
 export function validatePod(pod: PodLike, field = 'spec'): string[] {

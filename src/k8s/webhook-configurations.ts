@@ -1,0 +1,178 @@
+import type {
+  MatchCondition,
+  MutatingWebhook,
+  MutatingWebhookConfiguration,
+  RuleWithOperations,
+  ValidatingWebhook,
+  ValidatingWebhookConfiguration,
+} from 'kubernetes-types/admissionregistration/v1.js';
+import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
+import { EXCLUDE_LABEL } from '../annotations.js';
+import type { Config } from '../config/schema.js';
+import type { Feature } from '../features/feature.js';
+import { FEATURES } from '../features/index.js';
+import { COMPONENT, PATH, SERVICE_PORT, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAME, namespaceWebhookName } from './names.js';
+
+export interface WebhookSettings {
+  readonly config: Config;
+  /** base64 of the PEM bundle the apiserver trusts; undefined leaves caBundle unset (cert-manager's cainjector fills it). */
+  readonly caBundle: string | undefined;
+  /** Register the validating webhook too (only when this build serves POST /validate). */
+  readonly validating: boolean;
+}
+
+/** Namespaces the apiserver never sends: kube-system and kube-node-lease always, podvisor's own, and the configured ones. */
+function excludedNamespaces(config: Config): string[] {
+  return [...new Set(['kube-system', 'kube-node-lease', config.namespace, ...config.excludedNamespaces])].sort();
+}
+
+/**
+ * namespaceSelector: not an excluded namespace (by the immutable `kubernetes.io/metadata.name` label, set on every
+ * namespace since 1.22) and not labelled `podvisor.io/exclude=true`.
+ */
+function namespaceSelector(config: Config, extra: LabelSelector['matchExpressions'] = []): LabelSelector {
+  return {
+    matchExpressions: [
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: excludedNamespaces(config) },
+      { key: EXCLUDE_LABEL, operator: 'NotIn', values: ['true'] },
+      ...extra,
+    ],
+  };
+}
+
+/** objectSelector sees labels only (kubernetes-rules.md §2): it can exclude, opting in by annotation needs CEL. */
+const OBJECT_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXCLUDE_LABEL, operator: 'NotIn', values: ['true'] }] };
+
+/** kubernetes-types 1.30 lacks `resources` and `scope` on RuleWithOperations (they are in admissionregistration/v1). */
+type Rule = RuleWithOperations & { resources: string[]; scope: 'Namespaced' | 'Cluster' | '*' };
+
+const WORKLOAD_RULES: Rule[] = [
+  { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['daemonsets', 'deployments', 'statefulsets', 'replicasets'], scope: 'Namespaced' },
+  { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs', 'cronjobs'], scope: 'Namespaced' },
+];
+/** Pods on CREATE only: a Pod's spec is immutable on UPDATE (kubernetes-rules.md §5.7). */
+export const MUTATING_RULES: Rule[] = [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }, ...WORKLOAD_RULES];
+/** `pods/ephemeralcontainers` must be listed, or `kubectl debug` bypasses the policy (kubernetes-rules.md §2). */
+export const VALIDATING_RULES: Rule[] = [
+  { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+  { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' },
+  ...WORKLOAD_RULES,
+];
+
+/**
+ * CEL: `<path>.annotations` has a `podvisor.io/` key. Each step is guarded with has(): on Kubernetes objects a missing
+ * field is an error, not null, and a CEL error would apply failurePolicy.
+ */
+function hasPodvisorAnnotation(path: readonly string[]): string {
+  const guards: string[] = [];
+  for (let i = 2; i <= path.length; i++) guards.push(`has(${path.slice(0, i).join('.')})`);
+  const annotations = `${path.join('.')}.annotations`;
+  return `(${[...guards, `has(${annotations})`, `${annotations}.exists(k, k.startsWith('podvisor.io/'))`].join(' && ')})`;
+}
+
+const POD_META = ['object', 'metadata'];
+const TEMPLATE_META = ['object', 'spec', 'template', 'metadata'];
+const CRONJOB_TEMPLATE_META = ['object', 'spec', 'jobTemplate', 'spec', 'template', 'metadata'];
+
+/**
+ * The object carries a `podvisor.io/` annotation where the pipeline reads it: a Pod's own metadata; for a workload the
+ * pod template's, or the workload's own (the pipeline's fallback); for a CronJob the job template's pod template.
+ */
+export const OPTED_IN_BY_ANNOTATION =
+  `request.resource.resource == 'pods' ? ${hasPodvisorAnnotation(POD_META)} : ` +
+  `request.resource.resource == 'cronjobs' ? (${hasPodvisorAnnotation(POD_META)} || ${hasPodvisorAnnotation(CRONJOB_TEMPLATE_META)}) : ` +
+  `(${hasPodvisorAnnotation(POD_META)} || ${hasPodvisorAnnotation(TEMPLATE_META)})`;
+
+function settingIsOn(feature: Feature, raw: boolean | string | undefined): boolean {
+  return raw !== undefined && feature.parse(String(raw)).kind === 'on';
+}
+
+/** True when a config cluster default turns a feature on: then every object may need podvisor, no CEL filter applies. */
+export function clusterDefaultOn(config: Config): boolean {
+  return FEATURES.some((f) => settingIsOn(f, (config.defaults as Record<string, boolean | string | undefined>)[f.name]));
+}
+
+/** Namespaces whose config entry turns a feature on (by setting or by configured label): sent whatever the annotations. */
+export function configuredNamespaceDefaults(config: Config): string[] {
+  const names: string[] = [];
+  for (const [name, entry] of Object.entries(config.namespaces)) {
+    const settings = entry as Record<string, unknown> & { labels?: Record<string, string> };
+    if (FEATURES.some((f) => settingIsOn(f, settings[f.name] as boolean | string | undefined) || settingIsOn(f, settings.labels?.[f.annotation]))) names.push(name);
+  }
+  return names.sort();
+}
+
+/** The opt-in matchConditions of `mutate.podvisor.io`; none when a cluster default is on. */
+export function optInConditions(config: Config): MatchCondition[] {
+  if (clusterDefaultOn(config)) return [];
+  const namespaces = configuredNamespaceDefaults(config);
+  const expression =
+    namespaces.length === 0 ? OPTED_IN_BY_ANNOTATION : `request.namespace in ${JSON.stringify(namespaces).replaceAll('"', "'")} || (${OPTED_IN_BY_ANNOTATION})`;
+  return [{ name: 'opted-in', expression }];
+}
+
+function clientConfig(config: Config, path: string, caBundle: string | undefined): MutatingWebhook['clientConfig'] {
+  return {
+    service: { name: config.service, namespace: config.namespace, path, port: SERVICE_PORT },
+    ...(caBundle === undefined ? {} : { caBundle }),
+  };
+}
+
+const LABELS = { 'app.kubernetes.io/name': 'podvisor', 'app.kubernetes.io/managed-by': COMPONENT };
+
+function mutatingWebhook(settings: WebhookSettings, name: string, selector: LabelSelector, matchConditions: MatchCondition[]): MutatingWebhook {
+  const { config } = settings;
+  return {
+    name,
+    admissionReviewVersions: ['v1'],
+    clientConfig: clientConfig(config, PATH.mutate, settings.caBundle),
+    rules: MUTATING_RULES,
+    failurePolicy: config.webhook.failurePolicy.mutating,
+    matchPolicy: 'Equivalent',
+    namespaceSelector: selector,
+    objectSelector: OBJECT_SELECTOR,
+    ...(matchConditions.length > 0 ? { matchConditions } : {}),
+    sideEffects: 'None',
+    timeoutSeconds: config.webhook.timeoutSeconds,
+    // A later webhook may add a container; podvisor is then called once more (kubernetes-rules.md §3).
+    reinvocationPolicy: 'IfNeeded',
+  };
+}
+
+/**
+ * `mutate.podvisor.io` for objects opted in by annotation, plus one entry per feature for namespaces labelled with that
+ * feature's key (`podvisor.io/lxcfs=enabled`): namespaceSelector and matchConditions are ANDed, so "namespace label
+ * OR object annotation" needs separate entries (kubernetes-rules.md §2). An object matching several is sent several
+ * times; the pipeline is idempotent, so the second pass returns no patch.
+ */
+export function mutatingWebhookConfiguration(settings: WebhookSettings): MutatingWebhookConfiguration {
+  const { config } = settings;
+  const webhooks = [mutatingWebhook(settings, WEBHOOK_NAME.mutate, namespaceSelector(config), optInConditions(config))];
+  if (!clusterDefaultOn(config)) {
+    for (const feature of FEATURES) {
+      webhooks.push(mutatingWebhook(settings, namespaceWebhookName(feature.name), namespaceSelector(config, [{ key: feature.annotation, operator: 'Exists' }]), []));
+    }
+  }
+  return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: WEBHOOK_CONFIGURATION_NAME, labels: LABELS }, webhooks };
+}
+
+/**
+ * `validate.podvisor.io`: the namespace policy applies to every object, opted in or not, so there is no opt-in
+ * condition; system namespaces and excluded objects are still never sent.
+ */
+export function validatingWebhookConfiguration(settings: WebhookSettings): ValidatingWebhookConfiguration {
+  const { config } = settings;
+  const webhook: ValidatingWebhook = {
+    name: WEBHOOK_NAME.validate,
+    admissionReviewVersions: ['v1'],
+    clientConfig: clientConfig(config, PATH.validate, settings.caBundle),
+    rules: VALIDATING_RULES,
+    failurePolicy: config.webhook.failurePolicy.validating,
+    matchPolicy: 'Equivalent',
+    namespaceSelector: namespaceSelector(config),
+    objectSelector: OBJECT_SELECTOR,
+    sideEffects: 'None',
+    timeoutSeconds: config.webhook.timeoutSeconds,
+  };
+  return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: WEBHOOK_CONFIGURATION_NAME, labels: LABELS }, webhooks: [webhook] };
+}

@@ -1,0 +1,80 @@
+import { posix } from 'node:path';
+import type { Container, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
+import { LXCFS_FILES } from '../config/schema.js';
+import { containersOf, itemsOf, type PodView } from './pod-view.js';
+import type { Allowance, NamedPolicy } from './schema.js';
+import { matchesSelector } from './selector.js';
+import type { Violation } from './violation.js';
+
+/** What lets a waived violation through, for messages and tests. */
+export interface AllowanceContext {
+  /** podvisor's LXCFS host root (config `lxcfs.hostRoot`). */
+  readonly lxcfsHostRoot: string;
+}
+
+/** The allowances of a policy that cover this workload: by pod labels and/or service account. */
+export function allowancesFor(policy: NamedPolicy, pod: PodView): Allowance[] {
+  const labels = pod.metadata.labels ?? {};
+  // The API defaults an empty serviceAccountName to "default"; `serviceAccount` is its deprecated alias.
+  const serviceAccount = pod.spec.serviceAccountName ?? pod.spec.serviceAccount ?? 'default';
+  return policy.allowances.filter((a) => {
+    const scope = a.workloads;
+    if (scope === undefined) return true;
+    if (scope.selector !== undefined && !matchesSelector(scope.selector, labels)) return false;
+    if (scope.serviceAccounts !== undefined && !scope.serviceAccounts.includes(serviceAccount)) return false;
+    return true;
+  });
+}
+
+/** A container asks for /dev/fuse through a device plugin resource (`smarter-devices/fuse`, `squat.ai/fuse`, ...). */
+export function requestsFuseDevice(container: Container): boolean {
+  const names = [...Object.keys(container.resources?.limits ?? {}), ...Object.keys(container.resources?.requests ?? {})];
+  return names.some((name) => name.split('/').at(-1) === 'fuse');
+}
+
+/** Path-component prefix: `/var/log` covers `/var/log` and `/var/log/pods`, not `/var/logs`. */
+function underPrefix(path: string, prefix: string): boolean {
+  const p = posix.normalize(path);
+  const root = posix.normalize(prefix).replace(/(.)\/+$/, '$1');
+  return root === '/' || p === root || p.startsWith(`${root}/`);
+}
+
+/** Every mount of the volume, in every container (init and ephemeral included), is read-only. */
+function mountedReadOnly(volume: Volume, pod: PodView): boolean {
+  return containersOf(pod).every((ref) => itemsOf<VolumeMount>(ref.container.volumeMounts).every(([m]) => m.name !== volume.name || m.readOnly === true));
+}
+
+/** podvisor's own LXCFS files: `<hostRoot>/<file>` for a file podvisor may inject, mounted read-only. */
+function isLxcfsVolume(volume: Volume, pod: PodView, ctx: AllowanceContext): boolean {
+  const path = volume.hostPath?.path;
+  if (typeof path !== 'string') return false;
+  const normalized = posix.normalize(path);
+  return LXCFS_FILES.some((file) => posix.join(ctx.lxcfsHostRoot, file) === normalized) && mountedReadOnly(volume, pod);
+}
+
+/** Whether one violation is waived by the policy's LXCFS setting or by one of the allowances in scope. */
+export function isWaived(violation: Violation, policy: NamedPolicy, allowances: readonly Allowance[], pod: PodView, ctx: AllowanceContext): boolean {
+  const subject = violation.subject;
+  if (subject === undefined) return false;
+  switch (subject.kind) {
+    case 'capability':
+      return allowances.some(
+        (a) => a.capabilities.includes(subject.capability) || (a.fuse && subject.capability === 'SYS_ADMIN' && requestsFuseDevice(subject.ref.container)),
+      );
+    case 'hostNamespace':
+      return allowances.some((a) => (subject.name === 'hostPID' && a.hostPID) || (subject.name === 'hostNetwork' && a.hostNetwork));
+    case 'hostPort':
+      // On hostNetwork pods the apiserver defaults hostPort to containerPort: the port comes with the namespace.
+      return pod.spec.hostNetwork === true && subject.hostPort === subject.containerPort && allowances.some((a) => a.hostNetwork);
+    case 'hostPath': {
+      const path = subject.volume.hostPath?.path;
+      if (typeof path !== 'string') return false;
+      if (policy.lxcfs === 'allow' && isLxcfsVolume(subject.volume, pod, ctx)) return true;
+      return allowances.some((a) =>
+        a.hostPaths.some((h) => underPrefix(path, h.pathPrefix) && (!h.readOnly || mountedReadOnly(subject.volume, pod))),
+      );
+    }
+    case 'privileged':
+      return false;
+  }
+}

@@ -1,0 +1,37 @@
+import type { UserInfo } from 'kubernetes-types/authentication/v1.js';
+import type { NamedPolicy, PolicyConfig } from './schema.js';
+import { matchesSelector, selectorSpecificity } from './selector.js';
+
+/**
+ * The policy of a namespace, most specific first:
+ * 1. a policy that names the namespace in `match.names` (a namespace may be named by one policy only: the config
+ *    refuses duplicates);
+ * 2. else the policy whose `match.selector` matches the namespace labels with the most requirements
+ *    (matchLabels entries + matchExpressions); on a tie, the one listed first in the config;
+ * 3. else the cluster default.
+ */
+export function selectPolicy(policy: PolicyConfig, namespace: string, labels: Readonly<Record<string, string>>): NamedPolicy {
+  const named = policy.namespaces.find((p) => p.match.names?.includes(namespace));
+  if (named !== undefined) return named;
+  let best: { policy: NamedPolicy; specificity: number } | undefined;
+  for (const p of policy.namespaces) {
+    if (p.match.selector === undefined || !matchesSelector(p.match.selector, labels)) continue;
+    const specificity = selectorSpecificity(p.match.selector);
+    if (best === undefined || specificity > best.specificity) best = { policy: p, specificity };
+  }
+  return best?.policy ?? policy.default;
+}
+
+export type Exemption = { readonly by: 'namespace' | 'username' | 'group'; readonly value: string };
+
+/** PSA-style exemptions: namespaces, usernames and groups from the review's userInfo. podvisor's own namespace always. */
+export function findExemption(policy: PolicyConfig, ownNamespace: string, namespace: string, userInfo: UserInfo | undefined): Exemption | undefined {
+  if (namespace === ownNamespace || policy.exemptions.namespaces.includes(namespace)) return { by: 'namespace', value: namespace };
+  // userInfo comes from the request body: only well-typed values can exempt.
+  const username = userInfo?.username;
+  if (typeof username === 'string' && policy.exemptions.usernames.includes(username)) return { by: 'username', value: username };
+  const groups: unknown = userInfo?.groups;
+  const group = Array.isArray(groups) ? groups.find((g): g is string => typeof g === 'string' && policy.exemptions.groups.includes(g)) : undefined;
+  if (group !== undefined) return { by: 'group', value: group };
+  return undefined;
+}

@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+function check(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npx', ['tsx', 'src/cli.ts', 'check', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+const LOCKED = ['--config', 'examples/policies/locked-down.yaml'];
+
+describe('podvisor check', { timeout: 90_000 }, () => {
+  it('exits non-zero for the privileged agent under examples/policies/locked-down.yaml and prints every violation', async () => {
+    const { code, stdout } = await check([...LOCKED, '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
+    expect(code).toBe(1);
+    expect(stdout).toContain('DaemonSet/hostwatch-agent (namespace observability): DENIED by policy locked-down');
+    expect(stdout).toContain('  spec.template.spec.containers[0].securityContext.privileged: forbidden by policy locked-down (privileged, podvisor:privileged)');
+    expect(stdout).toContain('  spec.template.spec.hostPID: forbidden by policy locked-down (hostNamespaces)');
+    expect(stdout).toContain('1 object(s) checked, 1 denied');
+  });
+
+  it('exits 0 for compliant manifests from stdin, reporting warnings and audit findings; other kinds are skipped', async () => {
+    const manifest = [
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}',
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n    - {name: web, image: nginx}',
+    ].join('\n---\n');
+    const { code, stdout } = await check([...LOCKED, '-f', '-', '--namespace', 'shop'], manifest);
+    expect(code).toBe(0);
+    expect(stdout).toContain('ConfigMap/c (namespace shop): not checked (unsupported_kind)');
+    expect(stdout).toContain('Pod/web (namespace shop): allowed by policy locked-down');
+    expect(stdout).toContain('  warning: spec.containers[0].securityContext.allowPrivilegeEscalation: violates policy locked-down');
+    expect(stdout).toContain('  audit: policy locked-down restricted:latest:');
+    expect(stdout).toContain('2 object(s) checked, 0 denied');
+  });
+
+  it('--user and --group apply the exemptions; --mutated evaluates after podvisor.io/agent', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'podvisor-check-'));
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, 'policy:\n  exemptions: {usernames: [ci-bot], groups: [sre]}\n  default: {privileged: deny}\n');
+    const fixture = 'test/fixtures/11-daemonset-agent-privileged.yaml';
+    const byUser = await check(['--config', file, '-f', fixture, '--user', 'ci-bot']);
+    expect(byUser.code).toBe(0);
+    expect(byUser.stdout).toContain('DaemonSet/hostwatch-agent (namespace observability): exempt (username ci-bot)');
+    const byGroup = await check(['--config', file, '-f', fixture, '--user', 'bob', '--group', 'sre']);
+    expect(byGroup.stdout).toContain('exempt (group sre)');
+    const mutated = await check(['--config', 'examples/policies/monitoring.yaml', '-f', fixture, '--mutated']);
+    expect(mutated.code).toBe(0);
+    expect(mutated.stdout).toContain('allowed by policy monitoring');
+    const broken = await check(['--config', 'examples/policies/missing.yaml', '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain('cannot read config examples/policies/missing.yaml');
+  });
+});
