@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
 import { diff, encodePatch, pointer } from '../src/admission/patch.js';
 import { config, fixture, run } from './support/harness.js';
@@ -43,6 +44,33 @@ describe('patch', () => {
       expect(jsonpatch.validate(outcome.patch, structuredClone(original))).toBeUndefined();
       expect(jsonpatch.applyPatch(structuredClone(original), outcome.patch, true, false).newDocument).toEqual(result);
     }
+  });
+
+  it('property: applying diff(a, b) to a with fast-json-patch (validating every op) gives exactly b', () => {
+    const doc = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 6 });
+    fc.assert(
+      fc.property(doc, doc, (a, b) => {
+        const ops = diff(a, b, []);
+        const applied = jsonpatch.applyPatch(structuredClone(a), structuredClone(ops), true, false).newDocument;
+        expect(applied).toEqual(b);
+        expect(diff(b, b, [])).toEqual([]);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('arrays: appends in ascending order, removals from the end backwards; undefined members count as absent', () => {
+    expect(diff({ l: [1, 2, 3, 4] }, { l: [1, 9] }, [])).toEqual([
+      { op: 'replace', path: '/l/1', value: 9 },
+      { op: 'remove', path: '/l/3' },
+      { op: 'remove', path: '/l/2' },
+    ]);
+    expect(diff({ l: [1] }, { l: [1, 2, 3] }, ['spec'])).toEqual([
+      { op: 'add', path: '/spec/l/1', value: 2 },
+      { op: 'add', path: '/spec/l/2', value: 3 },
+    ]);
+    expect(diff({ a: 1, u: undefined }, { a: 1, b: undefined }, [])).toEqual([]);
+    expect(diff({ m: null }, { m: { k: 'v' } }, [])).toEqual([{ op: 'replace', path: '/m', value: { k: 'v' } }]);
   });
 
   it('encodes the patch as base64 of the JSON array', () => {

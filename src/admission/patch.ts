@@ -1,22 +1,65 @@
-import jsonpatch from 'fast-json-patch';
+import type jsonpatch from 'fast-json-patch';
 
 export type PatchOperation = jsonpatch.Operation;
 
+function escapeKey(key: string): string {
+  return key.includes('~') || key.includes('/') ? key.replaceAll('~', '~0').replaceAll('/', '~1') : key;
+}
+
 /** JSON Pointer for a path of plain keys (RFC 6901: `~` → `~0`, `/` → `~1`). */
 export function pointer(path: readonly string[]): string {
-  return path.map((key) => `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+  return path.map((key) => `/${escapeKey(key)}`).join('');
+}
+
+function isContainer(value: unknown): value is Record<string, unknown> | unknown[] {
+  return typeof value === 'object' && value !== null;
+}
+
+function diffValue(a: unknown, b: unknown, path: string, ops: PatchOperation[]): void {
+  if (a === b) return; // shared with the original (src/mutation/draft.ts): nothing changed below
+  if (isContainer(a) && isContainer(b) && Array.isArray(a) === Array.isArray(b)) {
+    if (Array.isArray(a)) diffArray(a, b as unknown[], path, ops);
+    else diffObject(a, b as Record<string, unknown>, path, ops);
+  } else if (a !== b) {
+    ops.push({ op: 'replace', path, value: b });
+  }
+}
+
+/** Object members: removed, added (a whole value), or diffed in place. An undefined member counts as absent. */
+function diffObject(a: Record<string, unknown>, b: Record<string, unknown>, path: string, ops: PatchOperation[]): void {
+  for (const key in a) {
+    if (a[key] !== undefined && b[key] === undefined) ops.push({ op: 'remove', path: `${path}/${escapeKey(key)}` });
+  }
+  for (const key in b) {
+    const before = a[key];
+    const after = b[key];
+    // Most members are shared with the original: compare before building a path.
+    if (after === undefined || before === after) continue;
+    const at = `${path}/${escapeKey(key)}`;
+    if (before === undefined) ops.push({ op: 'add', path: at, value: after });
+    else diffValue(before, after, at, ops);
+  }
+}
+
+/** Arrays element by element: appends as `add .../N` in ascending order, removals from the end backwards. */
+function diffArray(a: unknown[], b: unknown[], path: string, ops: PatchOperation[]): void {
+  const common = Math.min(a.length, b.length);
+  for (let i = 0; i < common; i += 1) if (a[i] !== b[i]) diffValue(a[i], b[i], `${path}/${i}`, ops);
+  for (let i = common; i < b.length; i += 1) ops.push({ op: 'add', path: `${path}/${i}`, value: b[i] });
+  for (let i = a.length - 1; i >= b.length; i -= 1) ops.push({ op: 'remove', path: `${path}/${i}` });
 }
 
 /**
- * RFC 6902 operations turning `original` into `draft`, both found at `at` inside the object being patched.
- * fast-json-patch escapes keys, emits `add` of a whole map only when the parent is missing, and appends to arrays
- * with `add .../N`, so an owner's annotations or volumes are never replaced wholesale.
+ * RFC 6902 operations turning `original` into `draft`, both found at `at` inside the object being patched. Keys are
+ * escaped, a whole map is added only where the parent is missing, and arrays get `add .../N` appends, so an owner's
+ * annotations or volumes are never replaced wholesale. This replaces fast-json-patch's `compare`, which deep-copies
+ * every added value through JSON (a fifth of the handler's time, measured); the values here are serialized at once.
+ * Applying the result with fast-json-patch is what every test and property test checks.
  */
 export function diff(original: unknown, draft: unknown, at: readonly string[]): PatchOperation[] {
-  // The package is CommonJS without an exports map: only the default import works at run time.
-  const operations = jsonpatch.compare(original as object, draft as object);
-  const prefix = pointer(at);
-  return prefix === '' ? operations : operations.map((op) => ({ ...op, path: prefix + op.path }));
+  const ops: PatchOperation[] = [];
+  diffValue(original, draft, pointer(at), ops);
+  return ops;
 }
 
 export function encodePatch(operations: readonly PatchOperation[]): string {
