@@ -13,8 +13,12 @@ export const ANNOTATION = {
 /** Objects carrying this label with value "true" are never mutated (the lxcfs DaemonSet carries it). */
 export const EXCLUDE_LABEL = 'podvisor.io/exclude';
 
-/** Audit annotation (AdmissionResponse.auditAnnotations) listing the violations of the policy's audit level. */
-export const AUDIT_VIOLATIONS_ANNOTATION = 'podvisor.io/audit-violations';
+/**
+ * Audit annotation (AdmissionResponse.auditAnnotations) listing the violations of the policy's audit level. The
+ * apiserver records it as `<webhook name>/<key>` (`validate.podvisor.io/audit-violations`) and drops a key whose
+ * prefixed form is not a qualified name with exactly one "/" (apiserver admission `checkKeyFormat`): no "/" here.
+ */
+export const AUDIT_VIOLATIONS_ANNOTATION = 'audit-violations';
 
 /** Set by the kubelet on mirror pods of static manifests: never mutate or deny those. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';

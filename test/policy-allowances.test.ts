@@ -5,7 +5,7 @@ import { parseConfig } from '../src/config/load.js';
 import { evaluatePod } from '../src/policy/evaluate.js';
 import type { PodView } from '../src/policy/pod-view.js';
 
-const ctx = { lxcfsHostRoot: '/var/lib/lxcfs' };
+const ctx = { lxcfsHostRoot: '/var/lib/lxcfs', fuseResourceName: 'smarter-devices/fuse' };
 
 function policyWith(fields: Record<string, unknown>) {
   return parseConfig({ policy: { default: { name: 'p', enforce: { level: 'baseline' }, ...fields } } }).policy.default;
@@ -79,6 +79,16 @@ describe('agent allowances (baseline enforce)', () => {
     const view = pod({ containers: [fuseContainer, plain] });
     expect(enforced(view, { allowances: [{ fuse: true }] })).toEqual(['spec.containers[1].securityContext.capabilities.add[0] capabilities_baseline']);
     expect(enforced(view, {})).toHaveLength(2);
+  });
+
+  it('fuse waives SYS_ADMIN only with a real device: a known or configured resource with a limit of at least 1', () => {
+    const withResources = (resources: object) => ({ name: 'c', image: 'i', resources, securityContext: { capabilities: { add: ['SYS_ADMIN'] } } });
+    const waived = (resources: object) => enforced(pod({ containers: [withResources(resources)] }), { allowances: [{ fuse: true }] }).length === 0;
+    expect(waived({ limits: { 'smarter-devices/fuse': '1' } })).toBe(true);
+    expect(waived({ limits: { 'squat.ai/fuse': 2 } })).toBe(true);
+    expect(waived({ limits: { 'smarter-devices/fuse': '0' } })).toBe(false); // a "0" limit schedules anywhere, no device
+    expect(waived({ limits: { 'evil.example/fuse': '1' } })).toBe(false); // not a FUSE device plugin
+    expect(waived({ requests: { 'smarter-devices/fuse': '1' } })).toBe(false); // a request alone is invalid, no device
   });
 
   it('LXCFS: podvisor\'s own read-only files pass unless the policy says lxcfs: deny', () => {

@@ -20,6 +20,14 @@ function check(args: string[], stdin?: string): Promise<{ code: number | null; s
 const LOCKED = ['--config', 'examples/policies/locked-down.yaml'];
 
 describe('podvisor check', { timeout: 90_000 }, () => {
+  it('--mutated on a field of the wrong type: exit 1 naming the document and the field, no stack trace', async () => {
+    const { code, stdout, stderr } = await check(['--mutated', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: web}\nspec:\n  containers: oops\n');
+    expect(code).toBe(1);
+    expect(stderr).toContain('podvisor: <stdin>: document 0: Pod/x: spec.containers: expected an array, got a string\n');
+    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(stdout).toBe('');
+  });
+
   it('exits non-zero for the privileged agent under examples/policies/locked-down.yaml and prints every violation', async () => {
     const { code, stdout } = await check([...LOCKED, '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
     expect(code).toBe(1);

@@ -57,6 +57,10 @@ describe('modes: enforce, warn, audit, each with its own level and version', () 
     expect(response.warnings ?? []).toHaveLength(expected.warnings);
     for (const w of response.warnings ?? []) expect(w.length).toBeLessThanOrEqual(120);
     expect(response.auditAnnotations?.[AUDIT_ANNOTATION] !== undefined).toBe(expected.audit);
+    // The apiserver stores `<webhook name>/<key>` and drops it unless that is a qualified name with one "/".
+    for (const key of Object.keys(response.auditAnnotations ?? {})) {
+      expect(`validate.podvisor.io/${key}`).toMatch(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/);
+    }
   });
 
   it('the pinned version decides: a probe host passes v1.33 and fails v1.34', () => {
@@ -136,6 +140,15 @@ describe('fixtures under a forbid policy', () => {
     const { response, outcome } = reviewValidation(requestFor(mirror, { username: 'system:node:edge-node-a7' }), { config: policyConfig({ ...FORBID, default: { ...FORBID.default, enforce: { level: 'restricted' } } }) });
     expect(response.allowed).toBe(true);
     expect(outcome.skip).toBe('mirror_pod');
+  });
+
+  it('16: the mirror annotation from anyone but a node is no exemption (any Pod creator can set it)', () => {
+    const fake = fixtureObject('16-pod-mirror.yaml');
+    ((fake['spec'] as { containers: { securityContext?: unknown }[] }).containers[0]!).securityContext = { privileged: true };
+    const { response, outcome } = reviewValidation(requestFor(fake, { username: 'alice', groups: ['system:authenticated'] }), { config: policyConfig(FORBID) });
+    expect(outcome.skip).toBeUndefined();
+    expect(response.allowed).toBe(false);
+    expect(response.status?.message).toContain('spec.containers[0].securityContext.privileged: forbidden by policy');
   });
 });
 

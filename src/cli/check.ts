@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { mutateObject } from '../mutation/pipeline.js';
 import { validateObject, type ValidationOutcome } from '../policy/validate.js';
 import { splitApiVersion } from '../workload/kinds.js';
+import { MalformedObjectError } from '../workload/pod-shape.js';
 import { ManifestError } from './inject.js';
 
 export interface CheckOptions {
@@ -55,7 +56,13 @@ function checkOne(object: unknown, where: string, config: Config, options: Check
   const input = { ...splitApiVersion(apiVersion), kind, operation: 'CREATE' as const, namespace, userInfo };
   let final: KubeObject = object;
   if (options.mutated === true) {
-    const mutation = mutateObject({ ...input, object }, { config });
+    let mutation;
+    try {
+      mutation = mutateObject({ ...input, object }, { config });
+    } catch (err) {
+      if (err instanceof MalformedObjectError) throw new ManifestError(`${where}: ${kind}/${name}: ${err.message}`);
+      throw err;
+    }
     if (mutation.denial !== undefined) {
       return { object: `${kind}/${name} (namespace ${namespace})`, outcome: { allowed: false, denial: mutation.denial.lines, warnings: mutation.warnings, auditAnnotations: {}, decisions: [], policy: mutation.denial.policy } };
     }

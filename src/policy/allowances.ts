@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { Container, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
 import { LXCFS_FILES } from '../config/schema.js';
+import { KNOWN_FUSE_RESOURCES } from '../features/fuse.js';
 import { containersOf, itemsOf, type PodView } from './pod-view.js';
 import type { Allowance, NamedPolicy } from './schema.js';
 import { matchesSelector } from './selector.js';
@@ -10,6 +11,8 @@ import type { Violation } from './violation.js';
 export interface AllowanceContext {
   /** podvisor's LXCFS host root (config `lxcfs.hostRoot`). */
   readonly lxcfsHostRoot: string;
+  /** `fuse.resourceName`: with the known plugins' names, what counts as holding a FUSE device. */
+  readonly fuseResourceName: string;
 }
 
 /** The allowances of a policy that cover this workload: by pod labels and/or service account. */
@@ -26,10 +29,17 @@ export function allowancesFor(policy: NamedPolicy, pod: PodView): Allowance[] {
   });
 }
 
-/** A container asks for /dev/fuse through a device plugin resource (`smarter-devices/fuse`, `squat.ai/fuse`, ...). */
-export function requestsFuseDevice(container: Container): boolean {
-  const names = [...Object.keys(container.resources?.limits ?? {}), ...Object.keys(container.resources?.requests ?? {})];
-  return names.some((name) => name.split('/').at(-1) === 'fuse');
+/**
+ * A container holds /dev/fuse from a device plugin: a limit of at least 1 on the configured resource or a known
+ * plugin's. Any other name, a request alone or a limit of "0" gets no device (a "0" limit schedules anywhere), so
+ * none of them may waive SYS_ADMIN.
+ */
+export function requestsFuseDevice(container: Container, ctx: AllowanceContext): boolean {
+  const limits = container.resources?.limits ?? {};
+  return [ctx.fuseResourceName, ...KNOWN_FUSE_RESOURCES].some((name) => {
+    const limit = limits[name];
+    return limit !== undefined && /^[1-9]\d*$/.test(String(limit));
+  });
 }
 
 /** Path-component prefix: `/var/log` covers `/var/log` and `/var/log/pods`, not `/var/logs`. */
@@ -59,7 +69,7 @@ export function isWaived(violation: Violation, policy: NamedPolicy, allowances: 
   switch (subject.kind) {
     case 'capability':
       return allowances.some(
-        (a) => a.capabilities.includes(subject.capability) || (a.fuse && subject.capability === 'SYS_ADMIN' && requestsFuseDevice(subject.ref.container)),
+        (a) => a.capabilities.includes(subject.capability) || (a.fuse && subject.capability === 'SYS_ADMIN' && requestsFuseDevice(subject.ref.container, ctx)),
       );
     case 'hostNamespace':
       return allowances.some((a) => (subject.name === 'hostPID' && a.hostPID) || (subject.name === 'hostNetwork' && a.hostNetwork));

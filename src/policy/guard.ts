@@ -51,7 +51,7 @@ export function createEscalationGuard(input: GuardInput, initial: PodDraft): Esc
   if (findExemption(config.policy, config.namespace, input.namespace, input.userInfo) !== undefined) return undefined;
   const policy = selectPolicy(config.policy, input.namespace, input.namespaceLabels);
   if (cannotViolate(policy)) return undefined;
-  const ctx = { lxcfsHostRoot: config.lxcfs.hostRoot };
+  const ctx = { lxcfsHostRoot: config.lxcfs.hostRoot, fuseResourceName: config.fuse.resourceName };
   const evaluate = (draft: PodDraft): PolicyEvaluation => {
     const view: PodView = { metadata: draft.metadata, spec: draft.spec, specField: input.specField, metaField: input.metaField };
     return evaluatePod(view, policy, ctx, GUARDED_MODES);

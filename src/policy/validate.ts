@@ -1,6 +1,6 @@
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import { namespaceLabels, type MutationEnvironment } from '../mutation/pipeline.js';
-import { isMirrorPod } from '../workload/exclusions.js';
+import { isKubeletMirrorPod } from '../workload/exclusions.js';
 import { findWorkloadKind } from '../workload/kinds.js';
 import { auditValue, AUDIT_ANNOTATION, denialLines, warningLines } from './answer.js';
 import { evaluatePod, MODES, type PolicyEvaluation } from './evaluate.js';
@@ -68,7 +68,8 @@ export function validateObject(input: ValidationInput, env: MutationEnvironment)
     return skipped('unsupported_operation');
   }
   if (!isPod && policyConfig.workloads === 'ignore') return skipped('workloads_ignored');
-  if (isPod && isMirrorPod(input.object['metadata'] as ObjectMeta | undefined)) return skipped('mirror_pod');
+  // Never deny a mirror pod (the kubelet would retry for ever), but only the kubelet's: the annotation alone is no proof.
+  if (isPod && isKubeletMirrorPod(input.object['metadata'] as ObjectMeta | undefined, input.userInfo)) return skipped('mirror_pod');
 
   const exemption = findExemption(policyConfig, config.namespace, input.namespace, input.userInfo);
   if (exemption !== undefined) {
@@ -81,7 +82,7 @@ export function validateObject(input: ValidationInput, env: MutationEnvironment)
   if (!isPod && oldPod !== undefined && sameJson({ m: oldPod.metadata, s: oldPod.spec }, { m: pod.metadata, s: pod.spec })) return skipped('template_unchanged');
 
   const policy = selectPolicy(policyConfig, input.namespace, namespaceLabels(env, input.namespace));
-  const ctx = { lxcfsHostRoot: config.lxcfs.hostRoot };
+  const ctx = { lxcfsHostRoot: config.lxcfs.hostRoot, fuseResourceName: config.fuse.resourceName };
   let evaluation = evaluatePod(pod, policy, ctx);
   if (ephemeral && oldPod !== undefined) {
     // Only what the new ephemeral containers add: the rest of a running pod cannot change on this subresource.

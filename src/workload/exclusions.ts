@@ -1,3 +1,4 @@
+import type { UserInfo } from 'kubernetes-types/authentication/v1.js';
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import type { PodSpec } from 'kubernetes-types/core/v1.js';
 import { EXCLUDE_LABEL, MIRROR_POD_ANNOTATION } from '../annotations.js';
@@ -17,6 +18,15 @@ export function hasController(meta: ObjectMeta | undefined): boolean {
 
 export function isMirrorPod(meta: ObjectMeta | undefined): boolean {
   return meta?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined;
+}
+
+/**
+ * A mirror pod as the kubelet creates it: the annotation, sent by a node (`system:node:<name>`). Anyone allowed to
+ * create Pods can set the annotation, so policy must never exempt a Pod on the annotation alone.
+ */
+export function isKubeletMirrorPod(meta: ObjectMeta | undefined, userInfo: UserInfo | undefined): boolean {
+  const username: unknown = userInfo?.username;
+  return isMirrorPod(meta) && typeof username === 'string' && username.startsWith('system:node:');
 }
 
 const OS_LABEL = 'kubernetes.io/os';
