@@ -298,7 +298,12 @@ describe('cert-manager overlay', () => {
     expect(args[args.indexOf('--tls-cert') + 1]).toBe(`${tlsMount.mountPath}/tls.crt`);
     expect(args[args.indexOf('--tls-key') + 1]).toBe(`${tlsMount.mountPath}/tls.key`);
     expect(args.some((a) => /^--(no-register|register=false)$/.test(a))).toBe(true);
-    find<Obj>(list(), 'Issuer', certificate['spec'].issuerRef.name);
+    // The serving certificate is signed by a CA Issuer (whose CA comes from a CA Certificate), so ca.crt, which
+    // cainjector puts into caBundle, stays the same across renewals of the serving certificate.
+    const issuer = find<Obj>(list(), 'Issuer', certificate['spec'].issuerRef.name);
+    const caCertificate = find<Obj>(list(), 'Certificate', issuer['spec'].ca.secretName);
+    expect(caCertificate['spec'].isCA).toBe(true);
+    expect(find<Obj>(list(), 'Issuer', caCertificate['spec'].issuerRef.name)['spec'].selfSigned).toBeDefined();
   });
 });
 

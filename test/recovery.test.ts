@@ -239,6 +239,12 @@ describe('lxcfs recovery controller with the fake API server', () => {
         pdbBlocks.set(key, blocks - 1);
         return { status: 429, body: api.status(429, 'TooManyRequests', 'Cannot evict pod as it would violate the pod\'s disruption budget.', { causes: [{ reason: 'DisruptionBudget', message: 'The disruption budget orders-api needs 2 healthy pods and has 2 currently' }] }) };
       }
+      // Like the API: a UID precondition that does not match the stored pod (replaced under the same name) is a 409.
+      const stored = api.get('pods', namespace, name) as { metadata: { uid?: string } } | undefined;
+      const wanted = (request.body as { deleteOptions?: { preconditions?: { uid?: string } } }).deleteOptions?.preconditions?.uid;
+      if (stored !== undefined && wanted !== undefined && wanted !== stored.metadata.uid) {
+        return { status: 409, body: api.status(409, 'Conflict', `Precondition failed: UID in precondition: ${wanted}, UID in object meta: ${stored.metadata.uid}`) };
+      }
       if (!api.remove('pods', namespace, name)) return { status: 404, body: api.status(404, 'NotFound', `pods "${name}" not found`) };
       evictionTimes.set(key, Date.now());
       return { status: 201, body: request.body };
@@ -301,6 +307,11 @@ describe('lxcfs recovery controller with the fake API server', () => {
     expect(requests.filter((r) => r === 'web/web-2')).toHaveLength(3);
     const eviction = api.requestsTo('POST', /\/eviction$/)[0]!;
     expect(eviction.body).toMatchObject({ apiVersion: 'policy/v1', kind: 'Eviction' });
+    // Every eviction is pinned to the planned pod's UID (the route answers 409 to any other, like the API, so the
+    // evictions above succeeding shows the UIDs were the pods'): a pod replaced under the same name is never evicted.
+    for (const request of api.requestsTo('POST', /\/eviction$/)) {
+      expect(typeof (request.body as { deleteOptions?: { preconditions?: { uid?: unknown } } }).deleteOptions?.preconditions?.uid).toBe('string');
+    }
     expect(api.get('pods', 'web', 'bare')).toBeDefined();
     expect(api.get('pods', 'web', 'plain')).toBeDefined();
     expect(api.get('pods', 'web', 'web-b')).toBeDefined();

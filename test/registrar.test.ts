@@ -2,6 +2,7 @@ import type { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } fro
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config/schema.js';
 import { NAMESPACE, SERVICE_NAME, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAME } from '../src/k8s/names.js';
+import { validatingWebhookConfiguration } from '../src/k8s/webhook-configurations.js';
 import { createRegistrar } from '../src/k8s/registrar.js';
 import { OPTED_IN_BY_ANNOTATION, type WebhookSettings } from '../src/k8s/webhook-configurations.js';
 import { createLogger } from '../src/observability/logger.js';
@@ -69,11 +70,20 @@ describe('self-registration of the webhook configurations', () => {
 
     const v = vwc.webhooks?.[0];
     expect(vwc.webhooks?.map((w) => w.name)).toEqual([WEBHOOK_NAME.validate]);
-    expect(v?.failurePolicy).toBe('Fail');
+    // The default policy denies nothing: the validating webhook only warns and audits, so it never blocks on failure.
+    expect(v?.failurePolicy).toBe('Ignore');
     expect(v?.clientConfig.service?.path).toBe('/validate');
     expect(v?.rules?.[1]).toEqual({ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' });
     expect(v?.sideEffects).toBe('None');
     expect(v?.admissionReviewVersions).toEqual(['v1']);
+  });
+
+  it('the validating webhook gets the configured failurePolicy (Fail) once a policy can deny', () => {
+    const denying = { ...makeConfig(), policy: { ...makeConfig().policy, default: { ...makeConfig().policy.default, privileged: 'deny' as const } } };
+    expect(validatingWebhookConfiguration(settings(denying)).webhooks?.[0]?.failurePolicy).toBe('Fail');
+    const baseline = { ...makeConfig(), policy: { ...makeConfig().policy, namespaces: [{ ...makeConfig().policy.default, name: 'shop', match: { names: ['shop'] }, enforce: { level: 'baseline' as const, version: 'latest' as const } }] } };
+    expect(validatingWebhookConfiguration(settings(baseline)).webhooks?.[0]?.failurePolicy).toBe('Fail');
+    expect(validatingWebhookConfiguration(settings()).webhooks?.[0]?.failurePolicy).toBe('Ignore');
   });
 
   it('is idempotent: a second reconcile reads and writes nothing', async () => {

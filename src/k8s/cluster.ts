@@ -163,8 +163,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       result = await sharedTls.reconcile();
       trackCa();
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'certificate check failed; the current certificate stays; retrying at the next check');
-      await register();
+      // No registration either: without a fresh read of the Secret, this replica's bundle may be older than what
+      // another replica registered (a CA rotation step), and writing it would drop the new CA from caBundle.
+      log.warn({ err: (err as Error).message }, 'certificate check failed; the current certificate and caBundle stay; retrying at the next check');
       return;
     }
     // Registration first: a new CA reaches the caBundle before any serving certificate from it is used.

@@ -1,3 +1,4 @@
+import { canDeny } from '../policy/select.js';
 import type {
   MatchCondition,
   MutatingWebhook,
@@ -158,16 +159,19 @@ export function mutatingWebhookConfiguration(settings: WebhookSettings): Mutatin
 
 /**
  * `validate.podvisor.io`: the namespace policy applies to every object, opted in or not, so there is no opt-in
- * condition; system namespaces and excluded objects are still never sent.
+ * condition; system namespaces and excluded objects are still never sent. Its configured failurePolicy (Fail by
+ * default) applies only when some policy can deny: otherwise the webhook only warns and audits, and Fail would make
+ * every pod creation depend on podvisor's availability for nothing (kubernetes-rules.md §2: Fail only where scoped).
  */
 export function validatingWebhookConfiguration(settings: WebhookSettings): ValidatingWebhookConfiguration {
   const { config } = settings;
+  const denies = [config.policy.default, ...config.policy.namespaces].some(canDeny);
   const webhook: ValidatingWebhook = {
     name: WEBHOOK_NAME.validate,
     admissionReviewVersions: ['v1'],
     clientConfig: clientConfig(config, PATH.validate, settings.caBundle),
     rules: VALIDATING_RULES,
-    failurePolicy: config.webhook.failurePolicy.validating,
+    failurePolicy: denies ? config.webhook.failurePolicy.validating : 'Ignore',
     matchPolicy: 'Equivalent',
     namespaceSelector: namespaceSelector(config),
     objectSelector: OBJECT_SELECTOR,

@@ -2,7 +2,7 @@ import jsonpatch from 'fast-json-patch';
 import type { PatchOperation } from '../admission/patch.js';
 import type { AdmissionRequest, KubeObject } from '../admission/types.js';
 import { namespaceLabels, type MutationEnvironment } from '../mutation/pipeline.js';
-import { selectPolicy } from './select.js';
+import { canDeny, selectPolicy } from './select.js';
 import { objectInput } from '../admission/object-input.js';
 import { validateObject, type ValidationOutcome } from './validate.js';
 
@@ -13,11 +13,9 @@ import { validateObject, type ValidationOutcome } from './validate.js';
  */
 export function earlyRefusal(request: AdmissionRequest, patch: readonly PatchOperation[], env: MutationEnvironment): ValidationOutcome | undefined {
   if (!env.config.policy.refuseEarly || request.object === undefined || request.object === null) return undefined;
-  // Only enforce mode denies, and at level privileged only the explicit privileged rule can: without it nothing can
-  // be denied, so the hot path skips the copy and the evaluation (the default policy is such a policy).
+  // A policy that cannot deny (the default is one) costs the hot path neither the copy nor the evaluation.
   const { namespace } = objectInput(request);
-  const policy = selectPolicy(env.config.policy, namespace, namespaceLabels(env, namespace));
-  if (policy.enforce.level === 'privileged' && policy.privileged === 'allow') return undefined;
+  if (!canDeny(selectPolicy(env.config.policy, namespace, namespaceLabels(env, namespace)))) return undefined;
   let object: KubeObject = request.object;
   try {
     // mutateDocument false: fast-json-patch copies through JSON, which copes with deeper objects than structuredClone.

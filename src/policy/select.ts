@@ -22,6 +22,11 @@ export function selectPolicy(policy: PolicyConfig, namespace: string, labels: Re
   return best?.policy ?? policy.default;
 }
 
+/** Whether a policy can deny anything: only enforce mode denies, and at level privileged only `privileged: deny`. */
+export function canDeny(policy: NamedPolicy): boolean {
+  return policy.enforce.level !== 'privileged' || policy.privileged === 'deny';
+}
+
 export type Exemption = { readonly by: 'namespace' | 'username' | 'group'; readonly value: string };
 
 /** PSA-style exemptions: namespaces, usernames and groups from the review's userInfo. podvisor's own namespace always. */

@@ -157,6 +157,12 @@ export async function startLxcfsRecovery(
     }
   }
 
+  /** A replica that stops leading forgets its queue: the next leader plans from the current state, never from ours. */
+  function standDown(): void {
+    evictions.clear();
+    pending.clear();
+  }
+
   async function leaseLoop(): Promise<void> {
     let failures = 0;
     let lastResync = 0;
@@ -169,12 +175,16 @@ export async function startLxcfsRecovery(
           log.info({ identity: options.identity }, 'lxcfs recovery: leading');
           lastResync = 0;
         }
-        if (!won && leader) log.warn({ identity: options.identity }, 'lxcfs recovery: lost the lease; standing by');
+        if (!won && leader) {
+          log.warn({ identity: options.identity }, 'lxcfs recovery: lost the lease; standing by');
+          standDown();
+        }
         leader = won;
         failures = 0;
       } catch (err) {
         failures += 1;
         // A holder that cannot renew must stop acting before another replica may take over.
+        if (leader) standDown();
         leader = false;
         log.warn({ err }, 'lxcfs recovery: lease update failed');
       }

@@ -76,13 +76,15 @@ export function kubeRecoveryApi(kubeConfig: KubeConfig, options: RecoveryOptions
         await core.createNamespacedPodEviction({
           name: pod.name,
           namespace: pod.namespace,
-          body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod.name, namespace: pod.namespace } },
+          // The UID precondition: never the pod that replaced it under the same name (a StatefulSet's), which already
+          // has live LXCFS mounts. A mismatch answers 409.
+          body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod.name, namespace: pod.namespace }, deleteOptions: { preconditions: { uid: pod.uid } } },
         });
         return { result: 'evicted' };
       } catch (err) {
         if (!(err instanceof ApiException)) throw err;
         const message = statusMessage(err);
-        if (err.code === 404) return { result: 'gone', message };
+        if (err.code === 404 || err.code === 409) return { result: 'gone', message };
         // 429: a PodDisruptionBudget allows no disruption right now.
         if (err.code === 429) return { result: 'blocked', message };
         return { result: 'error', message: `HTTP ${err.code}: ${message}` };
