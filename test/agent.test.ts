@@ -271,6 +271,10 @@ describe('agent rules', () => {
     expect(podOf(ports.result).spec.hostNetwork).toBeUndefined();
     expect(ports.outcome.warnings).toContain('spec.hostNetwork: needed by host-metrics but not set: a hostPort differs from its containerPort');
     expect(podOf(runChecked(pod('process')).result).spec.hostNetwork).toBeUndefined();
+    // The apiserver defaults hostPort to containerPort on hostNetwork pods: two equal containerPorts would collide.
+    const twice = runChecked(pod('host-metrics', { ...hostMount, ports: [{ containerPort: 9100 }, { containerPort: 9100, name: 'again' }] }, { ...rootVolume }));
+    expect(podOf(twice.result).spec.hostNetwork).toBeUndefined();
+    expect(twice.outcome.warnings).toContain('spec.hostNetwork: needed by host-metrics but not set: containerPort 9100/TCP is used twice and would become a duplicate hostPort');
   });
 
   it('read-only tracefs only when needed and no mount with that host path exists', () => {

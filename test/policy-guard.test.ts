@@ -190,6 +190,14 @@ describe('early refusal in /mutate', () => {
     expect(withAgent.response.patch).toBeDefined();
   });
 
+  it('keeps podvisor\'s own warnings in the denial (here: an invalid podvisor.io/agent value)', () => {
+    const plain = fixtureObject('11-daemonset-agent-privileged.yaml');
+    (plain['spec'] as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations = { 'podvisor.io/agent': ' , ' };
+    const refused = reviewMutation(requestFor(plain), { config: policyConfig(FORBID) });
+    expect(refused.response.allowed).toBe(false);
+    expect(refused.response.warnings?.some((w) => w.startsWith('podvisor.io/agent: invalid value'))).toBe(true);
+  });
+
   it('can be switched off (policy.refuseEarly: false)', () => {
     const plain = fixtureObject('11-daemonset-agent-privileged.yaml');
     delete (plain['spec'] as { template: { metadata: { annotations?: unknown } } }).template.metadata.annotations;

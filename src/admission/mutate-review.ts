@@ -28,7 +28,10 @@ export function reviewMutation(request: AdmissionRequest, env: MutationEnvironme
   }
   const refused = earlyRefusal(request, outcome.patch, env);
   if (refused !== undefined) {
-    return { response: { uid: request.uid, allowed: false, status: forbiddenStatus(refused.denial) }, outcome, decisions: refused.decisions };
+    const response: AdmissionResponse = { uid: request.uid, allowed: false, status: forbiddenStatus(refused.denial) };
+    // The owner still gets podvisor's own explanations (an invalid value, a skipped feature) with the denial.
+    if (outcome.warnings.length > 0) response.warnings = normalizeWarnings(outcome.warnings);
+    return { response, outcome, decisions: refused.decisions };
   }
   const response: AdmissionResponse = { uid: request.uid, allowed: true };
   // patch and patchType only for a non-empty patch (kubernetes-rules.md §4).

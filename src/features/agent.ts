@@ -130,6 +130,16 @@ function hostNamespaceBlocker(spec: PodSpec, key: 'hostPID' | 'hostNetwork'): st
   if (key === 'hostNetwork' && ports.some((p) => p.hostPort !== undefined && p.hostPort !== 0 && p.hostPort !== p.containerPort)) {
     return 'a hostPort differs from its containerPort';
   }
+  // On a hostNetwork pod the apiserver defaults every hostPort to its containerPort: two ports with the same number
+  // and protocol would then be duplicate host ports, and the Pod would be rejected.
+  if (key === 'hostNetwork') {
+    const seen = new Set<string>();
+    for (const p of ports) {
+      const port = `${p.containerPort}/${p.protocol ?? 'TCP'}`;
+      if (seen.has(port)) return `containerPort ${port} is used twice and would become a duplicate hostPort`;
+      seen.add(port);
+    }
+  }
   return undefined;
 }
 

@@ -8,6 +8,7 @@ import type { MutationOutcome, SkipReason } from '../mutation/pipeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { IntegrationMetrics } from './metrics.js';
 import { COMPONENT } from './names.js';
+import { withTimeout } from './timeout.js';
 
 export type EventReason = 'Injected' | 'Skipped' | 'Denied';
 
@@ -167,7 +168,8 @@ export function createEventRecorder(kubeConfig: KubeConfig, log: Logger, options
       count: 1,
     };
     try {
-      await core.createNamespacedEvent({ namespace: involved.namespace, body });
+      // client-node sets no timeout: a black-holed request would stall the single writer and every Event after it.
+      await withTimeout(core.createNamespacedEvent({ namespace: involved.namespace, body }), 10_000, 'create Event');
       count(notice.reason, 'sent');
     } catch (err) {
       count(notice.reason, 'failed');

@@ -145,7 +145,8 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
   const injected: FeatureName[] = [];
   const enabledNames = enabled.map(([feature]) => feature.name);
   for (const [feature, decision] of enabled) {
-    const before = guard === undefined ? undefined : structuredClone(draft);
+    // The rollback copy follows the draft's contract (what a feature may change is copied, the rest shared).
+    const before = guard === undefined ? undefined : draftPod(draft.metadata, draft.spec);
     const featureWarnings: string[] = [];
     const result = feature.apply({ config, pod: draft, specField, isTemplate, targets, value: decision.value, warn: (m) => featureWarnings.push(m), enabled: enabledNames });
     const refusal = before === undefined ? undefined : guard?.review(feature, draft);
