@@ -7,6 +7,12 @@ import { lxcfsRestarted, lxcfsStateOf, type LxcfsNodeState } from './lxcfs-pods.
 import type { RecoveryMetrics } from './metrics.js';
 import type { RecoveryOptions } from './options.js';
 import { TokenBucket } from './rate-limiter.js';
+import { withTimeout } from '../k8s/timeout.js';
+
+/** Stop acting this long before the Lease could expire for the other replicas. */
+const LEASE_MARGIN_MS = 3_000;
+/** The longest any Lease or eviction request may take. */
+const API_TIMEOUT_MS = 10_000;
 
 interface QueuedEviction {
   readonly pod: PodRef;
@@ -108,7 +114,7 @@ export async function startLxcfsRecovery(
   async function evictDue(): Promise<number> {
     let sleep = Number.POSITIVE_INFINITY;
     for (const item of [...evictions.values()].sort((a, b) => a.notBefore - b.notBefore)) {
-      if (!leader || abort.signal.aborted) break;
+      if (!leading() || abort.signal.aborted) break;
       const t = now();
       if (item.notBefore > t) {
         sleep = Math.min(sleep, item.notBefore - t);
@@ -117,7 +123,7 @@ export async function startLxcfsRecovery(
       const wait = bucket.waitMs(t);
       if (wait > 0) return Math.min(sleep, wait);
       bucket.take(t);
-      const { result, message } = await api.evict(item.pod);
+      const { result, message } = await withTimeout(api.evict(item.pod), API_TIMEOUT_MS, 'eviction').catch((err: Error) => ({ result: 'error' as const, message: err.message }));
       metrics.evictions.inc({ result });
       const name = `${item.pod.namespace}/${item.pod.name}`;
       if (result === 'evicted' || result === 'gone') {
@@ -157,6 +163,12 @@ export async function startLxcfsRecovery(
     }
   }
 
+  // A replica acts only while its last renewal is recent enough that no standby can have taken the Lease yet, whatever
+  // a hung Lease request is doing; API calls time out (client-node sets no timeout of its own).
+  let renewedAt = Number.NEGATIVE_INFINITY;
+  const leaseMs = options.leaseDurationSeconds * 1000;
+  const leading = () => leader && now() - renewedAt < leaseMs - Math.min(LEASE_MARGIN_MS, leaseMs / 4);
+
   /** A replica that stops leading forgets its queue: the next leader plans from the current state, never from ours. */
   function standDown(): void {
     evictions.clear();
@@ -168,9 +180,10 @@ export async function startLxcfsRecovery(
     let lastResync = 0;
     while (!abort.signal.aborted) {
       try {
-        const stored = await api.readLease();
+        const stored = await withTimeout(api.readLease(), API_TIMEOUT_MS, 'read Lease');
         const decision = leaseDecision(stored?.spec, options.identity, now(), options.leaseDurationSeconds);
-        const won = decision.action !== 'wait' && (await api.writeLease(decision.spec, stored));
+        const won = decision.action !== 'wait' && (await withTimeout(api.writeLease(decision.spec, stored), API_TIMEOUT_MS, 'write Lease'));
+        if (won) renewedAt = now();
         if (won && !leader) {
           log.info({ identity: options.identity }, 'lxcfs recovery: leading');
           lastResync = 0;
