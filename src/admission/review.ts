@@ -1,4 +1,5 @@
 import type { AdmissionRequest, AdmissionResponse, AdmissionReviewResponse, Operation } from './types.js';
+import { isRecord, describeValue } from '../json-value.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 const OPERATIONS: readonly string[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] satisfies Operation[];
@@ -8,27 +9,16 @@ export class MalformedReviewError extends Error {
   override readonly name = 'MalformedReviewError';
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function requireString(parent: Record<string, unknown>, key: string, field: string, allowEmpty = false): string {
   const value = parent[key];
-  if (typeof value !== 'string') throw new MalformedReviewError(`${field}: expected a string, got ${describe(value)}`);
+  if (typeof value !== 'string') throw new MalformedReviewError(`${field}: expected a string, got ${describeValue(value)}`);
   if (!allowEmpty && value.length === 0) throw new MalformedReviewError(`${field}: must not be empty`);
   return value;
 }
 
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
-}
-
 function requireGroupVersion(parent: Record<string, unknown>, key: string, field: string, last: 'kind' | 'resource'): void {
   const value = parent[key];
-  if (!isRecord(value)) throw new MalformedReviewError(`${field}: expected an object, got ${describe(value)}`);
+  if (!isRecord(value)) throw new MalformedReviewError(`${field}: expected an object, got ${describeValue(value)}`);
   requireString(value, 'group', `${field}.group`, true);
   requireString(value, 'version', `${field}.version`);
   requireString(value, last, `${field}.${last}`);
@@ -39,7 +29,7 @@ function requireGroupVersion(parent: Record<string, unknown>, key: string, field
  * Only the fields podvisor relies on are checked; the object itself is judged by the mutation pipeline.
  */
 export function parseAdmissionReview(body: unknown): AdmissionRequest {
-  if (!isRecord(body)) throw new MalformedReviewError(`body: expected an AdmissionReview object, got ${describe(body)}`);
+  if (!isRecord(body)) throw new MalformedReviewError(`body: expected an AdmissionReview object, got ${describeValue(body)}`);
   if (body['apiVersion'] !== ADMISSION_API_VERSION) {
     throw new MalformedReviewError(`apiVersion: expected "${ADMISSION_API_VERSION}", got ${JSON.stringify(body['apiVersion']) ?? 'nothing'}`);
   }
@@ -47,7 +37,7 @@ export function parseAdmissionReview(body: unknown): AdmissionRequest {
     throw new MalformedReviewError(`kind: expected "AdmissionReview", got ${JSON.stringify(body['kind']) ?? 'nothing'}`);
   }
   const request = body['request'];
-  if (!isRecord(request)) throw new MalformedReviewError(`request: expected an object, got ${describe(request)}`);
+  if (!isRecord(request)) throw new MalformedReviewError(`request: expected an object, got ${describeValue(request)}`);
   requireString(request, 'uid', 'request.uid');
   requireGroupVersion(request, 'kind', 'request.kind', 'kind');
   requireGroupVersion(request, 'resource', 'request.resource', 'resource');
@@ -57,11 +47,11 @@ export function parseAdmissionReview(body: unknown): AdmissionRequest {
   }
   for (const key of ['subResource', 'namespace', 'name'] as const) {
     if (request[key] !== undefined && typeof request[key] !== 'string') {
-      throw new MalformedReviewError(`request.${key}: expected a string, got ${describe(request[key])}`);
+      throw new MalformedReviewError(`request.${key}: expected a string, got ${describeValue(request[key])}`);
     }
   }
   if ((operation === 'CREATE' || operation === 'UPDATE') && !isRecord(request['object'])) {
-    throw new MalformedReviewError(`request.object: expected the ${operation} object, got ${describe(request['object'])}`);
+    throw new MalformedReviewError(`request.object: expected the ${operation} object, got ${describeValue(request['object'])}`);
   }
   return request as unknown as AdmissionRequest;
 }

@@ -7,6 +7,7 @@ import { validateObject, type ValidationOutcome } from '../policy/validate.js';
 import { splitApiVersion } from '../workload/kinds.js';
 import { MalformedObjectError } from '../workload/pod-shape.js';
 import { ManifestError } from './inject.js';
+import { isRecord } from '../json-value.js';
 
 export interface CheckOptions {
   /** For objects that name no namespace. */
@@ -21,10 +22,6 @@ export interface ObjectVerdict {
   /** `Kind/name` (namespace). */
   readonly object: string;
   readonly outcome: ValidationOutcome;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

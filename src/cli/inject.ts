@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { mutateObject } from '../mutation/pipeline.js';
 import { splitApiVersion } from '../workload/kinds.js';
 import { MalformedObjectError } from '../workload/pod-shape.js';
+import { isRecord } from '../json-value.js';
 
 export class ManifestError extends Error {
   override readonly name = 'ManifestError';
@@ -13,10 +14,6 @@ export class ManifestError extends Error {
 export interface InjectResult {
   readonly yaml: string;
   readonly warnings: string[];
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

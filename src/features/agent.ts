@@ -11,6 +11,7 @@ import {
 } from './agent-profiles.js';
 import { addedCapabilities, sortCapabilities } from './capabilities.js';
 import type { Feature, FeatureContext, FeatureResult, ParsedSetting, PodDraft, TargetContainer } from './feature.js';
+import { isRecord } from '../json-value.js';
 
 /**
  * `podvisor.io/agent: "<feature>,<feature>"`: a node agent declares what it does and gets exactly the capabilities,
@@ -61,10 +62,6 @@ function byName(a: TargetContainer, b: TargetContainer): number {
 
 function sameList(a: readonly string[] | undefined, b: readonly string[]): boolean {
   return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

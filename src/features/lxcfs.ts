@@ -3,6 +3,7 @@ import type { Volume } from 'kubernetes-types/core/v1.js';
 import { ANNOTATION } from '../annotations.js';
 import type { LxcfsFile } from '../config/schema.js';
 import { parseBooleanSetting, type Feature, type FeatureContext, type FeatureResult } from './feature.js';
+import { normalizeHostPath } from '../workload/host-path.js';
 
 /**
  * Fixed, deterministic volume names derived from the mount path, never from a container name, so they stay
@@ -20,18 +21,12 @@ function hostPathType(file: LxcfsFile): 'File' | 'Directory' {
   return file === '/sys/devices/system/cpu' ? 'Directory' : 'File';
 }
 
-/** `/var/lib/lxcfs//proc/meminfo/` and `/var/lib/lxcfs/proc/meminfo` name the same host file. */
-function normalizePath(path: string): string {
-  const normalized = posix.normalize(path);
-  return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
-}
-
 /** The first volume serving each host path, so an existing volume for a path is reused instead of duplicated. */
 function volumesByHostPath(volumes: readonly Volume[]): Map<string, Volume> {
   const byPath = new Map<string, Volume>();
   for (const volume of volumes) {
     if (volume.hostPath === undefined) continue;
-    const path = normalizePath(volume.hostPath.path);
+    const path = normalizeHostPath(volume.hostPath.path);
     if (!byPath.has(path)) byPath.set(path, volume);
   }
   return byPath;

@@ -15,6 +15,7 @@ import { hasController, isExcludedByLabel, isMirrorPod, isWindowsPod } from '../
 import { findWorkloadKind } from '../workload/kinds.js';
 import { checkPodShape } from '../workload/pod-shape.js';
 import { podSecurityWarnings } from './pod-security-warnings.js';
+import { isRecord } from '../json-value.js';
 
 export type SkipReason =
   | 'unsupported_kind'
@@ -64,10 +65,6 @@ export interface MutationOutcome {
 
 function skipped(skip: SkipReason, warnings: string[] = []): MutationOutcome {
   return { patch: [], warnings, features: [], injected: [], skip };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function at(object: unknown, path: readonly string[]): unknown {

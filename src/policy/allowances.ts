@@ -6,6 +6,7 @@ import { containersOf, itemsOf, type PodView } from './pod-view.js';
 import type { Allowance, NamedPolicy } from './schema.js';
 import { matchesSelector } from './selector.js';
 import type { Violation } from './violation.js';
+import { normalizeHostPath } from '../workload/host-path.js';
 
 /** What lets a waived violation through, for messages and tests. */
 export interface AllowanceContext {
@@ -45,7 +46,7 @@ export function requestsFuseDevice(container: Container, ctx: AllowanceContext):
 /** Path-component prefix: `/var/log` covers `/var/log` and `/var/log/pods`, not `/var/logs`. */
 function underPrefix(path: string, prefix: string): boolean {
   const p = posix.normalize(path);
-  const root = posix.normalize(prefix).replace(/(.)\/+$/, '$1');
+  const root = normalizeHostPath(prefix);
   return root === '/' || p === root || p.startsWith(`${root}/`);
 }
 

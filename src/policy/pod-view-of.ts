@@ -3,10 +3,7 @@ import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import type { KubeObject } from '../admission/types.js';
 import type { WorkloadKind } from '../workload/kinds.js';
 import type { PodView } from './pod-view.js';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isRecord } from '../json-value.js';
 
 /** The pod of a Pod, or the pod template of a workload (CronJob: spec.jobTemplate.spec.template). */
 export function podViewOf(object: KubeObject | null | undefined, kind: WorkloadKind): PodView | undefined {

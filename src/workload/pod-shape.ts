@@ -1,3 +1,5 @@
+import { describeValue } from '../json-value.js';
+
 /**
  * The kube-apiserver decodes every object into its Go types before admission, so it never sends a field of the wrong
  * type; a direct POST can. Before any feature reads the pod, this checks the type of every field podvisor reads, so
@@ -61,28 +63,24 @@ const POD_SPEC: Shape = {
   },
 };
 
-function describe(value: unknown): string {
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-}
-
 function check(value: unknown, shape: Shape | 'any', field: string): void {
   if (value === undefined || value === null || shape === 'any') return;
   if (typeof shape === 'string') {
-    if (typeof value !== shape) throw new MalformedObjectError(`${field}: expected a ${shape}, got ${describe(value)}`);
+    if (typeof value !== shape) throw new MalformedObjectError(`${field}: expected a ${shape}, got ${describeValue(value)}`);
     return;
   }
   if ('list' in shape) {
-    if (!Array.isArray(value)) throw new MalformedObjectError(`${field}: expected an array, got ${describe(value)}`);
+    if (!Array.isArray(value)) throw new MalformedObjectError(`${field}: expected an array, got ${describeValue(value)}`);
     value.forEach((item, i) => {
       // A list entry is never null: the apiserver decodes `[null]` into a zero-value struct, never sends null.
       if (item === null || (typeof item !== 'object' && typeof shape.list !== 'string')) {
-        throw new MalformedObjectError(`${field}[${i}]: expected ${typeof shape.list === 'string' ? `a ${shape.list}` : 'an object'}, got ${item === null ? 'null' : describe(item)}`);
+        throw new MalformedObjectError(`${field}[${i}]: expected ${typeof shape.list === 'string' ? `a ${shape.list}` : 'an object'}, got ${item === null ? 'null' : describeValue(item)}`);
       }
       check(item, shape.list, `${field}[${i}]`);
     });
     return;
   }
-  if (typeof value !== 'object' || Array.isArray(value)) throw new MalformedObjectError(`${field}: expected an object, got ${describe(value)}`);
+  if (typeof value !== 'object' || Array.isArray(value)) throw new MalformedObjectError(`${field}: expected an object, got ${describeValue(value)}`);
   const record = value as Record<string, unknown>;
   if ('map' in shape) {
     for (const key in record) {
