@@ -2,10 +2,11 @@ import type { PodSpec } from 'kubernetes-types/core/v1.js';
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
+import { allowanceContext } from '../src/policy/allowances.js';
 import { evaluatePod } from '../src/policy/evaluate.js';
 import type { PodView } from '../src/policy/pod-view.js';
 
-const ctx = { lxcfsHostRoot: '/var/lib/lxcfs', fuseResourceName: 'smarter-devices/fuse' };
+const ctx = { lxcfsHostRoot: '/var/lib/lxcfs', fuseResourceName: 'smarter-devices/fuse', recursiveReadOnly: true };
 
 function policyWith(fields: Record<string, unknown>) {
   return parseConfig({ policy: { default: { name: 'p', enforce: { level: 'baseline' }, ...fields } } }).policy.default;
@@ -38,21 +39,25 @@ describe('agent allowances (baseline enforce)', () => {
     expect(enforced(view, { allowances: [{ hostNetwork: true }] })).toEqual(['spec.containers[0].ports[1].hostPort hostPorts']);
   });
 
-  it('hostPath prefixes, by path component, with the read-only requirement', () => {
+  it('hostPath prefixes, by path component, on normalized paths, with the read-only requirement', () => {
     const view = pod({
       volumes: [
-        { name: 'logs', hostPath: { path: '/var/log/pods' } },
-        { name: 'logz', hostPath: { path: '/var/logs' } },
-        { name: 'state', hostPath: { path: '/var/log/agent-state' } },
+        { name: 'logs', hostPath: { path: '/var/log/pods', type: 'Directory' } },
+        { name: 'logz', hostPath: { path: '/var/logs', type: 'Directory' } },
+        { name: 'state', hostPath: { path: '/var/log/agent-state', type: 'Directory' } },
+        { name: 'escape', hostPath: { path: '/var/log/../../etc', type: 'Directory' } },
+        { name: 'slashes', hostPath: { path: '//var//log/pods/', type: 'Directory' } },
       ],
       containers: [
         {
           name: 'agent',
           image: 'a',
           volumeMounts: [
-            { name: 'logs', mountPath: '/host/logs', readOnly: true },
-            { name: 'logz', mountPath: '/host/logz', readOnly: true },
+            { name: 'logs', mountPath: '/host/logs', readOnly: true, recursiveReadOnly: 'Enabled' },
+            { name: 'logz', mountPath: '/host/logz', readOnly: true, recursiveReadOnly: 'Enabled' },
             { name: 'state', mountPath: '/state' },
+            { name: 'escape', mountPath: '/host/etc', readOnly: true, recursiveReadOnly: 'Enabled' },
+            { name: 'slashes', mountPath: '/host/pods', readOnly: true, recursiveReadOnly: 'Enabled' },
           ],
         },
       ],
@@ -60,17 +65,58 @@ describe('agent allowances (baseline enforce)', () => {
     expect(enforced(view, { allowances: [{ hostPaths: [{ pathPrefix: '/var/log' }] }] })).toEqual([
       'spec.volumes[1].hostPath hostPathVolumes',
       'spec.volumes[2].hostPath hostPathVolumes',
+      'spec.volumes[3].hostPath hostPathVolumes',
     ]);
-    expect(enforced(view, { allowances: [{ hostPaths: [{ pathPrefix: '/var/log/', readOnly: false }] }] })).toEqual(['spec.volumes[1].hostPath hostPathVolumes']);
+    expect(enforced(view, { allowances: [{ hostPaths: [{ pathPrefix: '/var/log/', readOnly: false }] }] })).toEqual([
+      'spec.volumes[1].hostPath hostPathVolumes',
+      'spec.volumes[3].hostPath hostPathVolumes',
+    ]);
   });
 
   it('read-only means every mount, init and ephemeral containers included', () => {
     const view = pod({
-      volumes: [{ name: 'root', hostPath: { path: '/' } }],
-      containers: [{ name: 'agent', image: 'a', volumeMounts: [{ name: 'root', mountPath: '/host', readOnly: true }] }],
+      volumes: [{ name: 'root', hostPath: { path: '/', type: 'Directory' } }],
+      containers: [{ name: 'agent', image: 'a', volumeMounts: [{ name: 'root', mountPath: '/host', readOnly: true, recursiveReadOnly: 'Enabled' }] }],
       initContainers: [{ name: 'setup', image: 'a', volumeMounts: [{ name: 'root', mountPath: '/host' }] }],
     });
     expect(enforced(view, { allowances: [{ hostPaths: [{ pathPrefix: '/' }] }] })).toEqual(['spec.volumes[0].hostPath hostPathVolumes']);
+  });
+
+  // Each row: the hostPath type, the mount, whether a read-only allowance of `/var/lib/agent` admits it.
+  it.each<[string | undefined, Record<string, unknown>, boolean, string]>([
+    ['File', { readOnly: true }, true, 'a file has no submounts'],
+    ['File', {}, false, 'writable mount'],
+    ['Directory', { readOnly: true, recursiveReadOnly: 'Enabled' }, true, 'readOnly and recursive'],
+    ['Directory', { readOnly: true }, false, 'submounts below the directory stay writable'],
+    ['Directory', { readOnly: true, recursiveReadOnly: 'IfPossible' }, false, 'IfPossible falls back to non-recursive silently'],
+    [undefined, { readOnly: true, recursiveReadOnly: 'Enabled' }, false, 'no type: the path could be a socket or a device'],
+    ['FileOrCreate', { readOnly: true }, false, 'the kubelet creates the file on the host'],
+    ['DirectoryOrCreate', { readOnly: true, recursiveReadOnly: 'Enabled' }, false, 'the kubelet creates the directory on the host'],
+    ['Socket', { readOnly: true }, false, 'connecting to a socket ignores a read-only mount'],
+    ['CharDevice', { readOnly: true }, false, 'a device node opens read-write on a read-only mount'],
+    ['BlockDevice', { readOnly: true }, false, 'a device node opens read-write on a read-only mount'],
+  ])('read-only allowance, type %s, mount %j → admitted %s (%s)', (type, mount, admitted) => {
+    const view = pod({
+      volumes: [{ name: 'v', hostPath: { path: '/var/lib/agent/x', ...(type === undefined ? {} : { type }) } }],
+      containers: [{ name: 'agent', image: 'a', volumeMounts: [{ name: 'v', mountPath: '/x', ...mount }] }],
+    });
+    expect(enforced(view, { allowances: [{ hostPaths: [{ pathPrefix: '/var/lib/agent' }] }] })).toEqual(admitted ? [] : ['spec.volumes[0].hostPath hostPathVolumes']);
+    // A writable allowance admits every type: the admin accepted writes to the host.
+    expect(enforced(view, { allowances: [{ hostPaths: [{ pathPrefix: '/var/lib/agent', readOnly: false }] }] })).toEqual([]);
+  });
+
+  it('recursiveReadOnly counts only where the cluster honours it (1.31 on), and a refused path says why', () => {
+    const view = pod({
+      volumes: [{ name: 'v', hostPath: { path: '/var/lib/agent', type: 'Directory' } }],
+      containers: [{ name: 'agent', image: 'a', volumeMounts: [{ name: 'v', mountPath: '/x', readOnly: true, recursiveReadOnly: 'Enabled' }] }],
+    });
+    const policy = policyWith({ allowances: [{ hostPaths: [{ pathPrefix: '/var/lib/agent' }] }] });
+    expect(evaluatePod(view, policy, { ...ctx, recursiveReadOnly: true }).enforce).toEqual([]);
+    const [refused] = evaluatePod(view, policy, { ...ctx, recursiveReadOnly: false }).enforce;
+    expect(refused?.hint).toBe('hostPath /var/lib/agent: read-only needs type File, or Directory with readOnly + recursiveReadOnly: Enabled (>= 1.31)');
+    expect(refused!.hint!.length).toBeLessThanOrEqual(120);
+    expect(allowanceContext(parseConfig({ kubernetesVersion: '1.30' })).recursiveReadOnly).toBe(false);
+    expect(allowanceContext(parseConfig({ kubernetesVersion: '1.31' })).recursiveReadOnly).toBe(true);
   });
 
   it('FUSE: SYS_ADMIN only on containers that request a FUSE device', () => {

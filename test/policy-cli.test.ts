@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,19 +52,34 @@ describe('podvisor check', { timeout: 90_000 }, () => {
     expect(stdout).toContain('2 object(s) checked, 0 denied');
   });
 
-  it('--user and --group apply the exemptions; --mutated evaluates after podvisor.io/agent', async () => {
+  it('--user and --group apply the exemptions to Pods; a workload is judged as the controller that creates its Pods', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'podvisor-check-'));
     const file = join(dir, 'config.yaml');
     await writeFile(file, 'policy:\n  exemptions: {usernames: [ci-bot], groups: [sre]}\n  default: {privileged: deny}\n');
-    const fixture = 'test/fixtures/11-daemonset-agent-privileged.yaml';
-    const byUser = await check(['--config', file, '-f', fixture, '--user', 'ci-bot']);
+    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: debug, namespace: web}\nspec:\n  containers:\n    - {name: c, image: c, securityContext: {privileged: true}}\n';
+    const byUser = await check(['--config', file, '-f', '-', '--user', 'ci-bot'], pod);
     expect(byUser.code).toBe(0);
-    expect(byUser.stdout).toContain('DaemonSet/hostwatch-agent (namespace observability): exempt (username ci-bot)');
-    const byGroup = await check(['--config', file, '-f', fixture, '--user', 'bob', '--group', 'sre']);
+    expect(byUser.stdout).toContain('Pod/debug (namespace web): exempt (username ci-bot)');
+    const byGroup = await check(['--config', file, '-f', '-', '--user', 'bob', '--group', 'sre'], pod);
     expect(byGroup.stdout).toContain('exempt (group sre)');
-    const mutated = await check(['--config', 'examples/policies/monitoring.yaml', '-f', fixture, '--mutated']);
-    expect(mutated.code).toBe(0);
+    // The DaemonSet's Pods are created by the daemon-set controller, which is not exempt: the template is judged.
+    const fixture = 'test/fixtures/11-daemonset-agent-privileged.yaml';
+    const workload = await check(['--config', file, '-f', fixture, '--user', 'ci-bot']);
+    expect(workload.code).toBe(1);
+    expect(workload.stdout).toContain('DaemonSet/hostwatch-agent (namespace observability): DENIED by policy cluster-default');
+  });
+
+  it('--mutated evaluates after podvisor.io/agent', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'podvisor-check-'));
+    const file = join(dir, 'agent.yaml');
+    // The vendor's agent with its host root made really read-only (type Directory, recursiveReadOnly: Enabled).
+    const text = readFileSync('test/fixtures/11-daemonset-agent-privileged.yaml', 'utf8')
+      .replace('            path: /\n', '            path: /\n            type: Directory\n')
+      .replace('              mountPath: /mnt/root\n              readOnly: true\n', '              mountPath: /mnt/root\n              readOnly: true\n              recursiveReadOnly: Enabled\n');
+    await writeFile(file, text);
+    const mutated = await check(['--config', 'examples/policies/monitoring.yaml', '-f', file, '--mutated']);
     expect(mutated.stdout).toContain('allowed by policy monitoring');
+    expect(mutated.code).toBe(0);
     const broken = await check(['--config', 'examples/policies/missing.yaml', '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain('cannot read config examples/policies/missing.yaml');

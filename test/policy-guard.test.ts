@@ -7,6 +7,7 @@ import type { Feature, PodDraft } from '../src/features/feature.js';
 import { createEscalationGuard } from '../src/policy/guard.js';
 import { reviewValidation } from '../src/policy/validate-review.js';
 import { FORBID, fixtureObject, policyConfig, requestFor } from './support/policy.js';
+import { findWorkloadKind } from '../src/workload/kinds.js';
 
 const BASELINE_ENFORCE = { default: { name: 'apps', enforce: { level: 'baseline' } } };
 const BASELINE_WARN = { default: { name: 'apps', warn: { level: 'baseline' } } };
@@ -143,7 +144,7 @@ describe('escalation guard over any Feature (test-only feature)', () => {
     },
   };
   const draft = (): PodDraft => ({ metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'c', image: 'c' }] } });
-  const input = (policy: unknown) => ({ config: policyConfig(policy), namespace: 'web', namespaceLabels: {}, isTemplate: false, specField: 'spec', metaField: 'metadata' });
+  const input = (policy: unknown) => ({ config: policyConfig(policy), namespace: 'web', namespaceLabels: {}, kind: findWorkloadKind('', 'v1', 'Pod')!, specField: 'spec', metaField: 'metadata' });
 
   it('refuses what the feature adds, in enforce mode', () => {
     const d = draft();

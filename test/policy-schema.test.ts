@@ -44,7 +44,8 @@ describe('policy config', () => {
 
   it.each([
     [{ default: { enforce: { level: 'strict' } } }, 'policy.default.enforce.level: expected one of privileged, baseline, restricted'],
-    [{ default: { warn: { version: 'v1.24' } } }, 'policy.default.warn.version: expected "latest" or a version from v1.25 to v1.35'],
+    [{ default: { warn: { version: 'v1.024' } } }, 'policy.default.warn.version: expected "latest" or a version v1.<minor> (v1.0 onward)'],
+    [{ default: { warn: { version: 'v2.0' } } }, 'policy.default.warn.version: expected "latest"'],
     [{ default: { audit: { version: '1.30' } } }, 'policy.default.audit.version: expected "latest"'],
     [{ default: { privileged: 'forbid' } }, 'policy.default.privileged:'],
     [{ default: { allowances: [{ capabilities: ['CAP_BPF'] }] } }, 'policy.default.allowances.0.capabilities.0: use the bare name "BPF"'],
@@ -68,12 +69,12 @@ describe('policy config', () => {
   it('refuses to start: `podvisor serve` with a bad policy exits 1 and names the field', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'podvisor-policy-'));
     const file = join(dir, 'bad.yaml');
-    await writeFile(file, 'policy:\n  default:\n    enforce: {level: baseline, version: v1.19}\n');
+    await writeFile(file, 'policy:\n  default:\n    enforce: {level: baseline, version: v1.19.2}\n');
     const result = await run('npx', ['tsx', 'src/cli.ts', 'serve', '--config', file, '--port', '0', '--ops-port', '0', '--cert-dir', join(dir, 'certs')]).then(
       () => ({ code: 0, stderr: '' }),
       (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
     );
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('policy.default.enforce.version: expected "latest" or a version from v1.25 to v1.35');
+    expect(result.stderr).toContain('policy.default.enforce.version: expected "latest" or a version v1.<minor> (v1.0 onward)');
   });
 });

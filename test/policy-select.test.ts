@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
-import { findExemption, selectPolicy } from '../src/policy/select.js';
+import { findExemption } from '../src/policy/scope.js';
+import { selectPolicy } from '../src/policy/select.js';
+import { findWorkloadKind } from '../src/workload/kinds.js';
 import { matchesSelector } from '../src/policy/selector.js';
 
-const { policy } = parseConfig({
+const config = parseConfig({
   policy: {
     exemptions: { namespaces: ['kube-system', 'ci'], usernames: ['system:serviceaccount:ops:breakglass'], groups: ['platform-admins'] },
     default: { name: 'cluster', enforce: { level: 'baseline' } },
@@ -17,6 +19,7 @@ const { policy } = parseConfig({
     ],
   },
 });
+const { policy } = config;
 
 describe('policy selection: most specific wins', () => {
   it.each<[string, Record<string, string>, string, string]>([
@@ -42,7 +45,7 @@ describe('exemptions from userInfo and namespace', () => {
     ['web', { username: 'bob', groups: ['dev'] }, undefined],
     ['web', undefined, undefined],
   ])('%s %j', (namespace, userInfo, expected) => {
-    expect(findExemption(policy, 'podvisor-system', namespace, userInfo)).toEqual(expected);
+    expect(findExemption(config, namespace, findWorkloadKind('', 'v1', 'Pod')!, userInfo)).toEqual(expected);
   });
 });
 

@@ -109,18 +109,29 @@ describe('fixtures under a forbid policy', () => {
     expect(reviewValidation(requestFor(fixed), { config }).response.allowed).toBe(true);
   });
 
-  it('11 under the monitoring example: the mutated agent passes baseline thanks to the allowances', async () => {
+  it('11 under the monitoring example: the mutated agent passes baseline thanks to the allowances once its host root is really read-only', async () => {
     const { loadConfig } = await import('../src/config/load.js');
     const monitoring = await loadConfig('examples/policies/monitoring.yaml');
     const agent = fixtureObject('11-daemonset-agent-privileged.yaml');
     expect(reviewValidation(requestFor(agent), { config: monitoring }).response.allowed).toBe(false);
-    const { response } = reviewValidation(requestFor(mutated(agent, monitoring)), { config: monitoring });
+    // As the vendor wrote it, host `/` is mounted readOnly without recursiveReadOnly: /proc/sys and /sys/fs/cgroup
+    // below it would be writable, so the read-only allowance of `/` does not cover it.
+    const asWritten = reviewValidation(requestFor(mutated(agent, monitoring)), { config: monitoring }).response;
+    expect(asWritten.allowed).toBe(false);
+    expect(String(asWritten.status?.message).split('\n')).toEqual([
+      'spec.template.spec.volumes[0].hostPath: forbidden by policy monitoring (hostPathVolumes: /)',
+      'hostPath /: read-only needs type File, or Directory with readOnly + recursiveReadOnly: Enabled (>= 1.31)',
+    ]);
+    const readOnlyRoot = structuredClone(agent) as { spec: { template: { spec: { volumes: { name: string; hostPath?: { type?: string } }[]; containers: { volumeMounts: { name: string; recursiveReadOnly?: string }[] }[] } } } };
+    readOnlyRoot.spec.template.spec.volumes.find((v) => v.name === 'host-root')!.hostPath!.type = 'Directory';
+    readOnlyRoot.spec.template.spec.containers[0]!.volumeMounts.find((m) => m.name === 'host-root')!.recursiveReadOnly = 'Enabled';
+    const fixed = mutated(readOnlyRoot as unknown as KubeObject, monitoring);
+    const { response } = reviewValidation(requestFor(fixed), { config: monitoring });
     expect(response.allowed).toBe(true);
     expect(response.warnings).toBeUndefined();
     // The same agent in another namespace has no allowance.
-    const elsewhere = mutated(agent, monitoring);
-    (elsewhere['metadata'] as { namespace: string }).namespace = 'default';
-    expect(reviewValidation(requestFor(elsewhere), { config: monitoring }).response.allowed).toBe(false);
+    (fixed['metadata'] as { namespace: string }).namespace = 'default';
+    expect(reviewValidation(requestFor(fixed), { config: monitoring }).response.allowed).toBe(false);
   });
 
   it('12: the hand-tuned unprivileged agent is admitted', () => {
@@ -214,10 +225,25 @@ describe('workloads', () => {
     expect(reviewValidation(requestFor(bumped, { operation: 'UPDATE', oldObject: old }), { config }).response.allowed).toBe(false);
   });
 
-  it('Pod UPDATE (not ephemeral containers) and other kinds are not judged', () => {
+  it('Pod UPDATE: only what the update adds is judged; other kinds are not judged', () => {
     const config = policyConfig(FORBID);
-    expect(reviewValidation(requestFor(privilegedPod(), { operation: 'UPDATE', oldObject: privilegedPod() }), { config }).outcome.skip).toBe('unsupported_operation');
+    // A running privileged pod (admitted before the policy) may still get its image bumped.
+    const bumped = privilegedPod();
+    ((bumped['spec'] as { containers: { image: string }[] }).containers[0]!).image = 'other:2';
+    const update = reviewValidation(requestFor(bumped, { operation: 'UPDATE', oldObject: privilegedPod() }), { config });
+    expect(update.outcome.skip).toBeUndefined();
+    expect(update.response.allowed).toBe(true);
+    // Under a v1.18 pin the seccomp annotations are judged: adding `unconfined` on UPDATE is refused.
+    const pinned = policyConfig({ default: { name: 'old', enforce: { level: 'baseline', version: 'v1.18' } } });
+    const plain = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'web' }, spec: { containers: [{ name: 'c', image: 'c' }] } };
+    const unconfined = structuredClone(plain) as typeof plain & { metadata: { annotations?: Record<string, string> } };
+    unconfined.metadata.annotations = { 'seccomp.security.alpha.kubernetes.io/pod': 'unconfined' };
+    const denied = reviewValidation(requestFor(unconfined, { operation: 'UPDATE', oldObject: plain }), { config: pinned }).response;
+    expect(denied.allowed).toBe(false);
+    expect(denied.status!.message).toBe('metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: forbidden by policy old (seccompProfile_baseline: unconfined)');
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'web' } };
     expect(reviewValidation(requestFor(cm), { config }).outcome.skip).toBe('unsupported_kind');
+    expect(reviewValidation(requestFor(privilegedPod(), { operation: 'UPDATE', oldObject: privilegedPod(), subResource: 'status' }), { config }).outcome.skip).toBe('subresource');
   });
+
 });

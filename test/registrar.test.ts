@@ -2,7 +2,7 @@ import type { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } fro
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config/schema.js';
 import { NAMESPACE, SERVICE_NAME, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAME } from '../src/k8s/names.js';
-import { validatingWebhookConfiguration } from '../src/k8s/webhook-configurations.js';
+import { failOpenWarning, validatingWebhookConfiguration } from '../src/k8s/webhook-configurations.js';
 import { createRegistrar } from '../src/k8s/registrar.js';
 import { OPTED_IN_BY_ANNOTATION, type WebhookSettings } from '../src/k8s/webhook-configurations.js';
 import { createLogger } from '../src/observability/logger.js';
@@ -41,7 +41,7 @@ describe('self-registration of the webhook configurations', () => {
     expect(names).toContain(WEBHOOK_NAME.mutateNamespace);
     for (const w of mwc.webhooks ?? []) {
       expect(w.admissionReviewVersions).toEqual(['v1']);
-      expect(w.sideEffects).toBe('None');
+      expect(w.sideEffects).toBe('NoneOnDryRun');
       expect(w.timeoutSeconds).toBe(5);
       expect(w.failurePolicy).toBe('Ignore');
       expect(w.reinvocationPolicy).toBe('IfNeeded');
@@ -55,7 +55,9 @@ describe('self-registration of the webhook configurations', () => {
       expect(w.rules).toEqual([
         { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
         { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['daemonsets', 'deployments', 'statefulsets', 'replicasets'], scope: 'Namespaced' },
-        { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs', 'cronjobs'], scope: 'Namespaced' },
+        // A Job's template is immutable: its UPDATE is never mutated.
+        { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['jobs'], scope: 'Namespaced' },
+        { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['cronjobs'], scope: 'Namespaced' },
       ]);
     }
     // The annotation entry is filtered by CEL; the namespace entry by the namespace's opt-in label.
@@ -70,20 +72,34 @@ describe('self-registration of the webhook configurations', () => {
 
     const v = vwc.webhooks?.[0];
     expect(vwc.webhooks?.map((w) => w.name)).toEqual([WEBHOOK_NAME.validate]);
-    // The default policy denies nothing: the validating webhook only warns and audits, so it never blocks on failure.
-    expect(v?.failurePolicy).toBe('Ignore');
+    // Fail even while the policy denies nothing: a denying policy added to the ConfigMap later is never fail-open.
+    expect(v?.failurePolicy).toBe('Fail');
     expect(v?.clientConfig.service?.path).toBe('/validate');
-    expect(v?.rules?.[1]).toEqual({ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' });
-    expect(v?.sideEffects).toBe('None');
+    expect(v?.rules).toEqual([
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
+      { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['daemonsets', 'deployments', 'statefulsets', 'replicasets'], scope: 'Namespaced' },
+      { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs', 'cronjobs'], scope: 'Namespaced' },
+    ]);
+    // Scoped by the policy alone: the exempt namespaces by their immutable name label, and nothing else.
+    expect(v?.namespaceSelector).toEqual({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'podvisor-system'] }] });
+    expect(v?.objectSelector).toBeUndefined();
+    expect(v?.sideEffects).toBe('NoneOnDryRun');
     expect(v?.admissionReviewVersions).toEqual(['v1']);
   });
 
-  it('the validating webhook gets the configured failurePolicy (Fail) once a policy can deny', () => {
+  it('the validating webhook has the configured failurePolicy whatever the policy; Ignore is the emergency switch', () => {
     const denying = { ...makeConfig(), policy: { ...makeConfig().policy, default: { ...makeConfig().policy.default, privileged: 'deny' as const } } };
     expect(validatingWebhookConfiguration(settings(denying)).webhooks?.[0]?.failurePolicy).toBe('Fail');
-    const baseline = { ...makeConfig(), policy: { ...makeConfig().policy, namespaces: [{ ...makeConfig().policy.default, name: 'shop', match: { names: ['shop'] }, enforce: { level: 'baseline' as const, version: 'latest' as const } }] } };
-    expect(validatingWebhookConfiguration(settings(baseline)).webhooks?.[0]?.failurePolicy).toBe('Fail');
-    expect(validatingWebhookConfiguration(settings()).webhooks?.[0]?.failurePolicy).toBe('Ignore');
+    expect(validatingWebhookConfiguration(settings()).webhooks?.[0]?.failurePolicy).toBe('Fail');
+    expect(failOpenWarning(denying)).toBeUndefined();
+    const switched = { ...denying, webhook: { ...denying.webhook, failurePolicy: { ...denying.webhook.failurePolicy, validating: 'Ignore' as const } } };
+    expect(validatingWebhookConfiguration(settings(switched)).webhooks?.[0]?.failurePolicy).toBe('Ignore');
+    expect(failOpenWarning(switched)).toBe(
+      'webhook.failurePolicy.validating is Ignore while policies cluster-default can deny: whenever podvisor is unreachable, what they forbid is admitted',
+    );
+    // Ignore with a policy that denies nothing is not fail-open: there is nothing to bypass.
+    expect(failOpenWarning(makeConfig({ webhook: { failurePolicy: { validating: 'Ignore' } } }))).toBeUndefined();
   });
 
   it('is idempotent: a second reconcile reads and writes nothing', async () => {

@@ -3,7 +3,7 @@
 import { run } from '@bufbuild/cel';
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../src/admission/types.js';
-import { OPTED_IN_BY_ANNOTATION, optInConditions } from '../src/k8s/webhook-configurations.js';
+import { CHANGES_WHAT_RUNS, OPTED_IN_BY_ANNOTATION, optInConditions } from '../src/k8s/webhook-configurations.js';
 import { config, fixture } from './support/harness.js';
 
 /** JSON → CEL input: objects become Maps (CEL maps), numbers ints where whole. */
@@ -53,5 +53,38 @@ describe('matchConditions CEL (opt-in by annotation, per kind)', () => {
     expect(matches(condition!.expression, plain, 'other')).toBe(false);
     expect(optInConditions(config({ defaults: { lxcfs: true } }))).toEqual([]);
     expect(optInConditions(config({ defaults: { lxcfs: false } }))).toHaveLength(1);
+  });
+});
+
+describe('matchConditions CEL of validate.podvisor.io (what changes what runs)', () => {
+  const pod = fixture('05-pod-no-annotations.yaml');
+  const judged = (request: { operation: string; resource: string; subResource?: string }, object: KubeObject, oldObject: KubeObject | null) =>
+    run(CHANGES_WHAT_RUNS, {
+      object: cel(object),
+      oldObject: oldObject === null ? null : cel(oldObject),
+      request: cel({ operation: request.operation, subResource: request.subResource ?? '', resource: { group: '', version: 'v1', resource: request.resource } }),
+    } as never);
+  const edit = (change: (p: { metadata: Record<string, unknown>; spec: Record<string, unknown> }) => void): KubeObject => {
+    const copy = structuredClone(pod) as unknown as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+    change(copy);
+    return copy as unknown as KubeObject;
+  };
+
+  it('sends every CREATE, every subresource and workload UPDATE', () => {
+    expect(judged({ operation: 'CREATE', resource: 'pods' }, pod, null)).toBe(true);
+    expect(judged({ operation: 'UPDATE', resource: 'pods', subResource: 'ephemeralcontainers' }, pod, pod)).toBe(true);
+    expect(judged({ operation: 'UPDATE', resource: 'deployments' }, fixture('02-deployment-java-sidecar.yaml'), fixture('02-deployment-java-sidecar.yaml'))).toBe(true);
+  });
+
+  it('sends a Pod UPDATE that changes the spec or the annotations, and no other', () => {
+    expect(judged({ operation: 'UPDATE', resource: 'pods' }, pod, pod)).toBe(false);
+    expect(judged({ operation: 'UPDATE', resource: 'pods' }, edit((p) => (p.metadata['finalizers'] = ['x/y'])), pod)).toBe(false);
+    expect(judged({ operation: 'UPDATE', resource: 'pods' }, edit((p) => (p.metadata['labels'] = { a: 'b' })), pod)).toBe(false);
+    expect(judged({ operation: 'UPDATE', resource: 'pods' }, edit((p) => (p.spec['activeDeadlineSeconds'] = 5)), pod)).toBe(true);
+    expect(judged({ operation: 'UPDATE', resource: 'pods' }, edit((p) => (p.metadata['annotations'] = { 'seccomp.security.alpha.kubernetes.io/pod': 'unconfined' })), pod)).toBe(true);
+    const annotated = edit((p) => (p.metadata['annotations'] = { a: '1' }));
+    expect(judged({ operation: 'UPDATE', resource: 'pods' }, pod, annotated)).toBe(true);
+    expect(judged({ operation: 'UPDATE', resource: 'pods' }, annotated, annotated)).toBe(false);
+    expect(judged({ operation: 'UPDATE', resource: 'pods' }, edit((p) => (p.metadata['annotations'] = { a: '2' })), annotated)).toBe(true);
   });
 });

@@ -1,4 +1,3 @@
-import { canDeny } from '../policy/select.js';
 import type {
   MatchCondition,
   MutatingWebhook,
@@ -12,6 +11,10 @@ import { EXCLUDE_LABEL } from '../annotations.js';
 import type { Config } from '../config/schema.js';
 import type { Feature } from '../features/feature.js';
 import { FEATURES } from '../features/index.js';
+import { canDeny } from '../policy/select.js';
+import { JUDGED_REQUESTS } from '../policy/judged-requests.js';
+import { exemptNamespaces } from '../policy/scope.js';
+import { WORKLOAD_KINDS } from '../workload/kinds.js';
 import { COMPONENT, PATH, SERVICE_PORT, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAME, namespaceWebhookName } from './names.js';
 
 export interface WebhookSettings {
@@ -22,19 +25,19 @@ export interface WebhookSettings {
   readonly validating: boolean;
 }
 
-/** Namespaces the apiserver never sends: kube-system and kube-node-lease always, podvisor's own, and the configured ones. */
+/** Namespaces never mutated: kube-system and kube-node-lease always, podvisor's own, and `excludedNamespaces`. */
 function excludedNamespaces(config: Config): string[] {
   return [...new Set(['kube-system', 'kube-node-lease', config.namespace, ...config.excludedNamespaces])].sort();
 }
 
-/**
- * namespaceSelector: not an excluded namespace (by the immutable `kubernetes.io/metadata.name` label, set on every
- * namespace since 1.22) and not labelled `podvisor.io/exclude=true`.
- */
-function namespaceSelector(config: Config, extra: LabelSelector['matchExpressions'] = []): LabelSelector {
+/** Namespaces are selected by the immutable `kubernetes.io/metadata.name` label, set on every namespace since 1.22. */
+const METADATA_NAME = 'kubernetes.io/metadata.name';
+
+/** Mutation scope: not an excluded namespace and not labelled `podvisor.io/exclude=true` (owners may opt out of injection). */
+function mutationNamespaceSelector(config: Config, extra: LabelSelector['matchExpressions'] = []): LabelSelector {
   return {
     matchExpressions: [
-      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: excludedNamespaces(config) },
+      { key: METADATA_NAME, operator: 'NotIn', values: excludedNamespaces(config) },
       { key: EXCLUDE_LABEL, operator: 'NotIn', values: ['true'] },
       ...extra,
     ],
@@ -42,23 +45,29 @@ function namespaceSelector(config: Config, extra: LabelSelector['matchExpression
 }
 
 /** objectSelector sees labels only (kubernetes-rules.md §2): it can exclude, opting in by annotation needs CEL. */
-const OBJECT_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXCLUDE_LABEL, operator: 'NotIn', values: ['true'] }] };
+const MUTATION_OBJECT_SELECTOR: LabelSelector = { matchExpressions: [{ key: EXCLUDE_LABEL, operator: 'NotIn', values: ['true'] }] };
 
 /** kubernetes-types 1.30 lacks `resources` and `scope` on RuleWithOperations (they are in admissionregistration/v1). */
 type Rule = RuleWithOperations & { resources: string[]; scope: 'Namespaced' | 'Cluster' | '*' };
 
-const WORKLOAD_RULES: Rule[] = [
-  { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['daemonsets', 'deployments', 'statefulsets', 'replicasets'], scope: 'Namespaced' },
-  { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs', 'cronjobs'], scope: 'Namespaced' },
-];
-/** Pods on CREATE only: a Pod's spec is immutable on UPDATE (kubernetes-rules.md §5.7). */
-export const MUTATING_RULES: Rule[] = [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }, ...WORKLOAD_RULES];
-/** `pods/ephemeralcontainers` must be listed, or `kubectl debug` bypasses the policy (kubernetes-rules.md §2). */
-export const VALIDATING_RULES: Rule[] = [
-  { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
-  { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' },
-  ...WORKLOAD_RULES,
-];
+/** One rule per API group and operation set, resources in WORKLOAD_KINDS order. */
+function rulesOf(entries: readonly { group: string; resource: string; operations: readonly string[] }[]): Rule[] {
+  const rules: Rule[] = [];
+  for (const { group, resource, operations } of entries) {
+    const same = rules.find((r) => r.apiGroups?.[0] === group && r.operations?.join() === operations.join());
+    if (same !== undefined) same.resources.push(resource);
+    else rules.push({ apiGroups: [group], apiVersions: ['v1'], operations: [...operations] as Rule['operations'], resources: [resource], scope: 'Namespaced' });
+  }
+  return rules;
+}
+
+/** What podvisor mutates, on the operations of WORKLOAD_KINDS (Pods on CREATE only: a Pod's spec is immutable, §5.7). */
+export const MUTATING_RULES: Rule[] = rulesOf(WORKLOAD_KINDS.map((k) => ({ group: k.group, resource: k.resource, operations: k.operations })));
+
+/** Exactly the requests the policy judges (src/policy/judged-requests.ts). */
+export const VALIDATING_RULES: Rule[] = rulesOf(
+  JUDGED_REQUESTS.map((r) => ({ group: r.kind.group, resource: r.subResource === undefined ? r.kind.resource : `${r.kind.resource}/${r.subResource}`, operations: r.operations })),
+);
 
 /**
  * CEL: `<path>.annotations` has a `podvisor.io/` key. Each step is guarded with has(): on Kubernetes objects a missing
@@ -131,9 +140,10 @@ function mutatingWebhook(settings: WebhookSettings, name: string, selector: Labe
     failurePolicy: config.webhook.failurePolicy.mutating,
     matchPolicy: 'Equivalent',
     namespaceSelector: selector,
-    objectSelector: OBJECT_SELECTOR,
+    objectSelector: MUTATION_OBJECT_SELECTOR,
     ...(matchConditions.length > 0 ? { matchConditions } : {}),
-    sideEffects: 'None',
+    // podvisor writes Events about its answers, never for a dry run.
+    sideEffects: 'NoneOnDryRun',
     timeoutSeconds: config.webhook.timeoutSeconds,
     // A later webhook may add a container; podvisor is then called once more (kubernetes-rules.md §3).
     reinvocationPolicy: 'IfNeeded',
@@ -148,35 +158,57 @@ function mutatingWebhook(settings: WebhookSettings, name: string, selector: Labe
  */
 export function mutatingWebhookConfiguration(settings: WebhookSettings): MutatingWebhookConfiguration {
   const { config } = settings;
-  const webhooks = [mutatingWebhook(settings, WEBHOOK_NAME.mutate, namespaceSelector(config), optInConditions(config))];
+  const webhooks = [mutatingWebhook(settings, WEBHOOK_NAME.mutate, mutationNamespaceSelector(config), optInConditions(config))];
   if (!clusterDefaultOn(config)) {
     for (const feature of FEATURES) {
-      webhooks.push(mutatingWebhook(settings, namespaceWebhookName(feature.name), namespaceSelector(config, [{ key: feature.annotation, operator: 'Exists' }]), []));
+      webhooks.push(mutatingWebhook(settings, namespaceWebhookName(feature.name), mutationNamespaceSelector(config, [{ key: feature.annotation, operator: 'Exists' }]), []));
     }
   }
   return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: WEBHOOK_CONFIGURATION_NAME, labels: LABELS }, webhooks };
 }
 
 /**
- * `validate.podvisor.io`: the namespace policy applies to every object, opted in or not, so there is no opt-in
- * condition; system namespaces and excluded objects are still never sent. Its configured failurePolicy (Fail by
- * default) applies only when some policy can deny: otherwise the webhook only warns and audits, and Fail would make
- * every pod creation depend on podvisor's availability for nothing (kubernetes-rules.md §2: Fail only where scoped).
+ * `validate.podvisor.io`: scoped by the policy alone (src/policy/scope.ts). Every namespace but the exempt ones, by
+ * their immutable name label; no objectSelector and no namespace label, since workload owners and namespace admins set
+ * those; nothing from `excludedNamespaces` (mutation scope). failurePolicy `Fail` unless configured otherwise (the
+ * emergency switch): a static render (the cert-manager overlay) must not drift fail-open when a denying policy is
+ * added to the ConfigMap later, and an unreachable podvisor must not be a way round the policy.
  */
 export function validatingWebhookConfiguration(settings: WebhookSettings): ValidatingWebhookConfiguration {
   const { config } = settings;
-  const denies = [config.policy.default, ...config.policy.namespaces].some(canDeny);
   const webhook: ValidatingWebhook = {
     name: WEBHOOK_NAME.validate,
     admissionReviewVersions: ['v1'],
     clientConfig: clientConfig(config, PATH.validate, settings.caBundle),
     rules: VALIDATING_RULES,
-    failurePolicy: denies ? config.webhook.failurePolicy.validating : 'Ignore',
+    failurePolicy: config.webhook.failurePolicy.validating,
     matchPolicy: 'Equivalent',
-    namespaceSelector: namespaceSelector(config),
-    objectSelector: OBJECT_SELECTOR,
-    sideEffects: 'None',
+    namespaceSelector: { matchExpressions: [{ key: METADATA_NAME, operator: 'NotIn', values: exemptNamespaces(config) }] },
+    matchConditions: [{ name: 'changes-what-runs', expression: CHANGES_WHAT_RUNS }],
+    // Denials become Events on the owning object, never for a dry run.
+    sideEffects: 'NoneOnDryRun',
     timeoutSeconds: config.webhook.timeoutSeconds,
   };
   return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: WEBHOOK_CONFIGURATION_NAME, labels: LABELS }, webhooks: [webhook] };
+}
+
+/**
+ * A Pod UPDATE is sent only when it changes the spec or the annotations: finalizer, label and ownerReference updates
+ * (namespace deletion, controllers adopting pods) never wait for podvisor under failurePolicy Fail. Everything else
+ * the rules match is always sent. `has()` guards a missing annotations map: on Kubernetes objects it is an error.
+ */
+export const CHANGES_WHAT_RUNS =
+  "request.operation != 'UPDATE' || request.resource.resource != 'pods' || request.subResource != '' || " +
+  'object.spec != oldObject.spec || has(object.metadata.annotations) != has(oldObject.metadata.annotations) || ' +
+  '(has(object.metadata.annotations) && object.metadata.annotations != oldObject.metadata.annotations)';
+
+/**
+ * The operator's emergency switch is `webhook.failurePolicy.validating: Ignore`; while it is set and a policy can
+ * deny, an unreachable podvisor admits what the policy forbids. Said once at start and at every config reload.
+ */
+export function failOpenWarning(config: Config): string | undefined {
+  if (config.webhook.failurePolicy.validating !== 'Ignore') return undefined;
+  const denying = [config.policy.default, ...config.policy.namespaces].filter(canDeny).map((p) => p.name);
+  if (denying.length === 0) return undefined;
+  return `webhook.failurePolicy.validating is Ignore while policies ${denying.join(', ')} can deny: whenever podvisor is unreachable, what they forbid is admitted`;
 }

@@ -133,7 +133,7 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
   let targets = selectTargets(draft.spec, specField, annotation(ANNOTATION.containers), warn);
   // Escalation guard (src/policy/guard.ts): a feature whose additions the namespace policy forbids is rolled back.
   const guard = createEscalationGuard(
-    { config, namespace: input.namespace, namespaceLabels: nsLabels, userInfo: input.userInfo, isTemplate, specField, metaField: isTemplate ? `${workload.templatePath.join('.')}.metadata` : 'metadata' },
+    { config, namespace: input.namespace, namespaceLabels: nsLabels, userInfo: input.userInfo, kind: workload, specField, metaField: isTemplate ? `${workload.templatePath.join('.')}.metadata` : 'metadata' },
     draft,
   );
   let denial: { policy: string; lines: string[] } | undefined;

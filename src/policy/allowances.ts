@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { Container, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
-import { LXCFS_FILES } from '../config/schema.js';
+import { LXCFS_FILES, type Config } from '../config/schema.js';
+import { kubernetesMinor } from '../features/apparmor.js';
 import { KNOWN_FUSE_RESOURCES } from '../features/fuse.js';
 import { containersOf, itemsOf, type PodView } from './pod-view.js';
 import type { Allowance, NamedPolicy } from './schema.js';
@@ -14,6 +15,12 @@ export interface AllowanceContext {
   readonly lxcfsHostRoot: string;
   /** `fuse.resourceName`: with the known plugins' names, what counts as holding a FUSE device. */
   readonly fuseResourceName: string;
+  /** Whether `recursiveReadOnly: Enabled` is honoured by the target cluster (beta, on by default, from 1.31). */
+  readonly recursiveReadOnly: boolean;
+}
+
+export function allowanceContext(config: Config): AllowanceContext {
+  return { lxcfsHostRoot: config.lxcfs.hostRoot, fuseResourceName: config.fuse.resourceName, recursiveReadOnly: kubernetesMinor(config) >= 31 };
 }
 
 /** The allowances of a policy that cover this workload: by pod labels and/or service account. */
@@ -43,24 +50,48 @@ export function requestsFuseDevice(container: Container, ctx: AllowanceContext):
   });
 }
 
-/** Path-component prefix: `/var/log` covers `/var/log` and `/var/log/pods`, not `/var/logs`. */
+/** Path-component prefix on normalized paths (`..`, `//` and a trailing `/` resolved): `/var/log` covers `/var/log/pods`, not `/var/logs`. */
 function underPrefix(path: string, prefix: string): boolean {
-  const p = posix.normalize(path);
+  const p = normalizeHostPath(path);
   const root = normalizeHostPath(prefix);
   return root === '/' || p === root || p.startsWith(`${root}/`);
 }
 
-/** Every mount of the volume, in every container (init and ephemeral included), is read-only. */
-function mountedReadOnly(volume: Volume, pod: PodView): boolean {
-  return containersOf(pod).every((ref) => itemsOf<VolumeMount>(ref.container.volumeMounts).every(([m]) => m.name !== volume.name || m.readOnly === true));
+/** Every mount of the volume, in every container (init and ephemeral included), satisfies `test`. */
+function everyMount(volume: Volume, pod: PodView, test: (mount: VolumeMount) => boolean): boolean {
+  return containersOf(pod).every((ref) => itemsOf<VolumeMount>(ref.container.volumeMounts).every(([m]) => m.name !== volume.name || test(m)));
+}
+
+/**
+ * No write to the host is possible through the hostPath volume:
+ * - `type: File`, mounted `readOnly` everywhere: a file has no submounts;
+ * - `type: Directory`, mounted `readOnly` with `recursiveReadOnly: Enabled` everywhere, where the cluster honours it
+ *   (beta from 1.31, GA 1.33): `readOnly` alone leaves submounts below the directory writable (KEP-3857), e.g.
+ *   /proc/sys under a host `/`; the kubelet refuses to start the container when the runtime cannot make it recursive;
+ * - never an unset type (the path could be a socket or a device), `FileOrCreate`/`DirectoryOrCreate` (the kubelet
+ *   creates them on the host before mounting), `Socket`, `CharDevice` or `BlockDevice` (connecting to a socket and
+ *   opening a device node for writing ignore a read-only mount).
+ */
+function readOnlyOnHost(volume: Volume, pod: PodView, ctx: AllowanceContext): boolean {
+  const type = volume.hostPath?.type ?? '';
+  if (type === 'File') return everyMount(volume, pod, (m) => m.readOnly === true);
+  if (type === 'Directory') return ctx.recursiveReadOnly && everyMount(volume, pod, (m) => m.readOnly === true && m.recursiveReadOnly === 'Enabled');
+  return false;
 }
 
 /** podvisor's own LXCFS files: `<hostRoot>/<file>` for a file podvisor may inject, mounted read-only. */
 function isLxcfsVolume(volume: Volume, pod: PodView, ctx: AllowanceContext): boolean {
   const path = volume.hostPath?.path;
   if (typeof path !== 'string') return false;
-  const normalized = posix.normalize(path);
-  return LXCFS_FILES.some((file) => posix.join(ctx.lxcfsHostRoot, file) === normalized) && mountedReadOnly(volume, pod);
+  // podvisor's own files and directory (File, or Directory for /sys/devices/system/cpu) live in lxcfs's FUSE mount,
+  // which has no submounts: read-only mounts are enough; a type that creates on the host is not.
+  const type = volume.hostPath?.type ?? '';
+  const normalized = normalizeHostPath(path);
+  return (
+    (type === 'File' || type === 'Directory') &&
+    LXCFS_FILES.some((file) => posix.join(ctx.lxcfsHostRoot, file) === normalized) &&
+    everyMount(volume, pod, (m) => m.readOnly === true)
+  );
 }
 
 /** Whether one violation is waived by the policy's LXCFS setting or by one of the allowances in scope. */
@@ -82,10 +113,22 @@ export function isWaived(violation: Violation, policy: NamedPolicy, allowances: 
       if (typeof path !== 'string') return false;
       if (policy.lxcfs === 'allow' && isLxcfsVolume(subject.volume, pod, ctx)) return true;
       return allowances.some((a) =>
-        a.hostPaths.some((h) => underPrefix(path, h.pathPrefix) && (!h.readOnly || mountedReadOnly(subject.volume, pod))),
+        a.hostPaths.some((h) => underPrefix(path, h.pathPrefix) && (!h.readOnly || readOnlyOnHost(subject.volume, pod, ctx))),
       );
     }
     case 'privileged':
       return false;
   }
+}
+
+/**
+ * For a hostPath violation no allowance waived: the hint when a read-only allowance covers its path, since the
+ * missing piece is then in the manifest (its type or its mounts), not in the policy.
+ */
+export function readOnlyHint(violation: Violation, allowances: readonly Allowance[]): string | undefined {
+  if (violation.subject?.kind !== 'hostPath') return undefined;
+  const path = violation.subject.volume.hostPath?.path;
+  if (typeof path !== 'string' || !allowances.some((a) => a.hostPaths.some((h) => h.readOnly && underPrefix(path, h.pathPrefix)))) return undefined;
+  // Short enough for a warning (the apiserver keeps 120 characters of each).
+  return `hostPath ${path}: read-only needs type File, or Directory with readOnly + recursiveReadOnly: Enabled (>= 1.31)`;
 }

@@ -32,12 +32,16 @@ export function denialLines(policyName: string, violations: readonly Violation[]
         `(e.g. ${AGENT_EXAMPLES}) so podvisor grants only the capabilities the agent needs`,
     );
   }
-  return lines;
+  return [...lines, ...hints(violations)];
+}
+
+function hints(violations: readonly Violation[]): string[] {
+  return [...new Set(violations.flatMap((v) => (v.hint === undefined ? [] : [v.hint])))];
 }
 
 /** Warn mode: one warning per field; the server trims each to 120 characters. */
 export function warningLines(policyName: string, violations: readonly Violation[]): string[] {
-  return [...byField(violations)].map(([field, group]) => `${field}: violates policy ${policyName} (${describe(group)})`);
+  return [...[...byField(violations)].map(([field, group]) => `${field}: violates policy ${policyName} (${describe(group)})`), ...hints(violations)];
 }
 
 /** Audit mode: one annotation value listing every offending field. */

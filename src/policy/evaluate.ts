@@ -1,4 +1,4 @@
-import { allowancesFor, isWaived, type AllowanceContext } from './allowances.js';
+import { allowancesFor, isWaived, readOnlyHint, type AllowanceContext } from './allowances.js';
 import { checksFor } from './checks/index.js';
 import { containersOf, type PodView } from './pod-view.js';
 import type { ModeName, NamedPolicy } from './schema.js';
@@ -37,7 +37,11 @@ export function evaluatePod(pod: PodView, policy: NamedPolicy, ctx: AllowanceCon
     const { level, version } = policy[mode];
     const found = pssViolations(pod, level, version);
     if (mode === 'enforce' && policy.privileged === 'deny') found.push(...privilegedRuleViolations(pod));
-    result[mode].push(...found.filter((v) => !isWaived(v, policy, allowances, pod, ctx)));
+    for (const v of found) {
+      if (isWaived(v, policy, allowances, pod, ctx)) continue;
+      const hint = readOnlyHint(v, allowances);
+      result[mode].push(hint === undefined ? v : { ...v, hint });
+    }
   }
   return result;
 }

@@ -2,10 +2,13 @@ import type { UserInfo } from 'kubernetes-types/authentication/v1.js';
 import type { Config } from '../config/schema.js';
 import type { Feature, PodDraft } from '../features/feature.js';
 import { denialLines, warningLines } from './answer.js';
+import { allowanceContext } from './allowances.js';
 import { evaluatePod, type PolicyEvaluation } from './evaluate.js';
 import type { PodView } from './pod-view.js';
 import type { ModeName, NamedPolicy } from './schema.js';
-import { findExemption, selectPolicy } from './select.js';
+import { findExemption } from './scope.js';
+import { selectPolicy } from './select.js';
+import type { WorkloadKind } from '../workload/kinds.js';
 import { violationKey, type Violation } from './violation.js';
 
 export interface GuardRefusal {
@@ -28,7 +31,7 @@ export interface GuardInput {
   readonly namespace: string;
   readonly namespaceLabels: Readonly<Record<string, string>>;
   readonly userInfo?: UserInfo | undefined;
-  readonly isTemplate: boolean;
+  readonly kind: WorkloadKind;
   readonly specField: string;
   readonly metaField: string;
 }
@@ -48,10 +51,11 @@ function cannotViolate(policy: NamedPolicy): boolean {
  */
 export function createEscalationGuard(input: GuardInput, initial: PodDraft): EscalationGuard | undefined {
   const { config } = input;
-  if (findExemption(config.policy, config.namespace, input.namespace, input.userInfo) !== undefined) return undefined;
+  // A template is judged as the controller that will create its Pods, not as the (maybe exempt) requester.
+  if (findExemption(config, input.namespace, input.kind, input.userInfo) !== undefined) return undefined;
   const policy = selectPolicy(config.policy, input.namespace, input.namespaceLabels);
   if (cannotViolate(policy)) return undefined;
-  const ctx = { lxcfsHostRoot: config.lxcfs.hostRoot, fuseResourceName: config.fuse.resourceName };
+  const ctx = allowanceContext(config);
   const evaluate = (draft: PodDraft): PolicyEvaluation => {
     const view: PodView = { metadata: draft.metadata, spec: draft.spec, specField: input.specField, metaField: input.metaField };
     return evaluatePod(view, policy, ctx, GUARDED_MODES);
@@ -59,7 +63,7 @@ export function createEscalationGuard(input: GuardInput, initial: PodDraft): Esc
   const keys = (e: PolicyEvaluation) => ({ enforce: new Set(e.enforce.map(violationKey)), warn: new Set(e.warn.map(violationKey)) });
   let known = keys(evaluate(initial));
   // Workload templates follow `policy.workloads`: only `enforce` turns a refusal into a denial.
-  const enforceDenies = !input.isTemplate || config.policy.workloads === 'enforce';
+  const enforceDenies = input.kind.templatePath.length === 0 || config.policy.workloads === 'enforce';
 
   return {
     review(feature, draft) {

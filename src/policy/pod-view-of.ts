@@ -3,9 +3,13 @@ import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import type { KubeObject } from '../admission/types.js';
 import type { WorkloadKind } from '../workload/kinds.js';
 import type { PodView } from './pod-view.js';
+import { withApiDefaults } from './api-defaults.js';
 import { isRecord } from '../json-value.js';
 
-/** The pod of a Pod, or the pod template of a workload (CronJob: spec.jobTemplate.spec.template). */
+/**
+ * The pod of a Pod, or the pod template of a workload (CronJob: spec.jobTemplate.spec.template), with the apiserver's
+ * defaults that change a Pod Security verdict (src/policy/api-defaults.ts).
+ */
 export function podViewOf(object: KubeObject | null | undefined, kind: WorkloadKind): PodView | undefined {
   let node: unknown = object;
   for (const key of kind.templatePath) node = isRecord(node) ? node[key] : undefined;
@@ -13,7 +17,7 @@ export function podViewOf(object: KubeObject | null | undefined, kind: WorkloadK
   const prefix = kind.templatePath.join('.');
   return {
     metadata: (isRecord(node['metadata']) ? node['metadata'] : {}) as ObjectMeta,
-    spec: node['spec'] as unknown as PodSpec,
+    spec: withApiDefaults(node['spec'] as unknown as PodSpec, prefix === ''),
     specField: prefix === '' ? 'spec' : `${prefix}.spec`,
     metaField: prefix === '' ? 'metadata' : `${prefix}.metadata`,
   };

@@ -14,7 +14,7 @@ const dns1123Label = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must b
 const levelVersion = z
   .strictObject({
     level: z.enum(LEVELS, { error: () => `expected one of ${LEVELS.join(', ')}` }).default('privileged'),
-    version: z.string().regex(VERSION_PATTERN, 'expected "latest" or a version from v1.25 to v1.35').default('latest'),
+    version: z.string().regex(VERSION_PATTERN, 'expected "latest" or a version v1.<minor> (v1.0 onward)').default('latest'),
   })
   .prefault({});
 

@@ -1,4 +1,3 @@
-import type { UserInfo } from 'kubernetes-types/authentication/v1.js';
 import type { NamedPolicy, PolicyConfig } from './schema.js';
 import { matchesSelector, selectorSpecificity } from './selector.js';
 
@@ -25,18 +24,4 @@ export function selectPolicy(policy: PolicyConfig, namespace: string, labels: Re
 /** Whether a policy can deny anything: only enforce mode denies, and at level privileged only `privileged: deny`. */
 export function canDeny(policy: NamedPolicy): boolean {
   return policy.enforce.level !== 'privileged' || policy.privileged === 'deny';
-}
-
-export type Exemption = { readonly by: 'namespace' | 'username' | 'group'; readonly value: string };
-
-/** PSA-style exemptions: namespaces, usernames and groups from the review's userInfo. podvisor's own namespace always. */
-export function findExemption(policy: PolicyConfig, ownNamespace: string, namespace: string, userInfo: UserInfo | undefined): Exemption | undefined {
-  if (namespace === ownNamespace || policy.exemptions.namespaces.includes(namespace)) return { by: 'namespace', value: namespace };
-  // userInfo comes from the request body: only well-typed values can exempt.
-  const username = userInfo?.username;
-  if (typeof username === 'string' && policy.exemptions.usernames.includes(username)) return { by: 'username', value: username };
-  const groups: unknown = userInfo?.groups;
-  const group = Array.isArray(groups) ? groups.find((g): g is string => typeof g === 'string' && policy.exemptions.groups.includes(g)) : undefined;
-  if (group !== undefined) return { by: 'group', value: group };
-  return undefined;
 }

@@ -2,12 +2,15 @@ import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import { namespaceLabels, type MutationEnvironment } from '../mutation/pipeline.js';
 import { isKubeletMirrorPod } from '../workload/exclusions.js';
 import { findWorkloadKind } from '../workload/kinds.js';
+import { judgedRequest } from './judged-requests.js';
 import { auditValue, AUDIT_ANNOTATION, denialLines, warningLines } from './answer.js';
+import { allowanceContext } from './allowances.js';
 import { evaluatePod, MODES, type PolicyEvaluation } from './evaluate.js';
 import { podViewOf, sameJson } from './pod-view-of.js';
 import type { ObjectInput } from '../admission/object-input.js';
 import type { ModeName } from './schema.js';
-import { findExemption, selectPolicy, type Exemption } from './select.js';
+import { findExemption, type Exemption } from './scope.js';
+import { selectPolicy } from './select.js';
 import { violationKey, type Violation } from './violation.js';
 
 export type ValidationInput = ObjectInput;
@@ -48,11 +51,13 @@ function skipped(skip: ValidationSkip): ValidationOutcome {
 }
 
 /**
- * The pure core of `POST /validate`, `podvisor check` and `/mutate`'s early refusal:
- * - Pods on CREATE; `pods/ephemeralcontainers` on UPDATE, judging what the new ephemeral containers add (so
+ * The pure core of `POST /validate`, `podvisor check` and `/mutate`'s early refusal, for the requests of
+ * JUDGED_REQUESTS (src/policy/judged-requests.ts):
+ * - Pods on CREATE; Pods and `pods/ephemeralcontainers` on UPDATE, judging what the update adds (so
  *   `kubectl debug --profile=sysadmin` cannot bypass the policy, kubernetes-rules.md §5.5);
  * - workloads on CREATE and UPDATE (UPDATE only when the pod template changed), enforced unless
- *   `policy.workloads` says `warn` (PSA's behaviour) or `ignore`;
+ *   `policy.workloads` says `warn` (PSA's behaviour) or `ignore`; their templates are judged as the controller that
+ *   creates their Pods (src/policy/scope.ts);
  * - never mirror pods: the kubelet would retry a denied one for ever (§11).
  */
 export function validateObject(input: ValidationInput, env: MutationEnvironment): ValidationOutcome {
@@ -61,17 +66,13 @@ export function validateObject(input: ValidationInput, env: MutationEnvironment)
   const kind = findWorkloadKind(input.group, input.version, input.kind);
   if (kind === undefined) return skipped('unsupported_kind');
   const isPod = kind.templatePath.length === 0;
-  const sub = input.subResource ?? '';
-  const ephemeral = isPod && sub === 'ephemeralcontainers';
-  if (sub !== '' && !ephemeral) return skipped('subresource');
-  if (ephemeral ? input.operation !== 'UPDATE' : isPod ? input.operation !== 'CREATE' : input.operation !== 'CREATE' && input.operation !== 'UPDATE') {
-    return skipped('unsupported_operation');
-  }
+  const judged = judgedRequest(kind, input.subResource, input.operation);
+  if (judged === undefined) return skipped((input.subResource ?? '') === '' ? 'unsupported_operation' : 'subresource');
   if (!isPod && policyConfig.workloads === 'ignore') return skipped('workloads_ignored');
   // Never deny a mirror pod (the kubelet would retry for ever), but only the kubelet's: the annotation alone is no proof.
   if (isPod && isKubeletMirrorPod(input.object['metadata'] as ObjectMeta | undefined, input.userInfo)) return skipped('mirror_pod');
 
-  const exemption = findExemption(policyConfig, config.namespace, input.namespace, input.userInfo);
+  const exemption = findExemption(config, input.namespace, kind, input.userInfo);
   if (exemption !== undefined) {
     return { allowed: true, denial: [], warnings: [], auditAnnotations: {}, decisions: [{ policy: '-', rule: 'none', mode: 'exempt', decision: 'exempt' }], exemption };
   }
@@ -82,10 +83,10 @@ export function validateObject(input: ValidationInput, env: MutationEnvironment)
   if (!isPod && oldPod !== undefined && sameJson({ m: oldPod.metadata, s: oldPod.spec }, { m: pod.metadata, s: pod.spec })) return skipped('template_unchanged');
 
   const policy = selectPolicy(policyConfig, input.namespace, namespaceLabels(env, input.namespace));
-  const ctx = { lxcfsHostRoot: config.lxcfs.hostRoot, fuseResourceName: config.fuse.resourceName };
+  const ctx = allowanceContext(config);
   let evaluation = evaluatePod(pod, policy, ctx);
-  if (ephemeral && oldPod !== undefined) {
-    // Only what the new ephemeral containers add: the rest of a running pod cannot change on this subresource.
+  if (judged.addedOnly && oldPod !== undefined) {
+    // Only what the update adds: the rest of a running pod was judged when it was created and cannot be undone.
     const before = evaluatePod(oldPod, policy, ctx);
     const added = (mode: ModeName) => {
       const old = new Set(before[mode].map(violationKey));

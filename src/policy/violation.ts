@@ -17,6 +17,8 @@ export interface Violation {
   /** The offending value, when there is one worth showing (a capability, a sysctl name, a volume type). */
   readonly value?: string;
   readonly subject?: ViolationSubject;
+  /** Why an allowance that seems to cover it does not, for the message. */
+  readonly hint?: string;
 }
 
 /** Identity for comparing violations before and after a change (escalation guard, ephemeral containers). */

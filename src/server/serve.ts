@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import { watchConfigFile, type ConfigWatcher } from '../config/watch.js';
 import { startCluster, type Cluster, type ClusterOptions } from '../k8s/cluster.js';
 import { noticeFor } from '../k8s/events.js';
+import { failOpenWarning } from '../k8s/webhook-configurations.js';
 import { createIntegrationMetrics } from '../k8s/metrics.js';
 import { configSetsKubernetesVersion, withDetectedVersion } from '../k8s/server-version.js';
 import type { MutationEnvironment } from '../mutation/pipeline.js';
@@ -39,6 +40,11 @@ export interface ServeOptions {
   readonly applyOverrides?: ((config: Config) => Config) | undefined;
   /** Test knobs for the cluster integration. */
   readonly cluster?: Partial<Pick<ClusterOptions, 'propagationMs' | 'retireAfterMs' | 'startupTimeoutMs' | 'namespaceResyncMs'>>;
+}
+
+function warnIfFailOpen(config: Config, log: Logger): void {
+  const warning = failOpenWarning(config);
+  if (warning !== undefined) log.warn({ field: 'webhook.failurePolicy.validating' }, warning);
 }
 
 /** The composition root of `podvisor serve`: config → cluster → TLS → servers → readiness → signal handling. */
@@ -138,6 +144,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       onChange: (next, text) => {
         explicitVersion = configSetsKubernetesVersion(text);
         currentConfig = next; // one assignment: the next request sees the whole new config
+        warnIfFailOpen(next, log);
         cluster?.configChanged();
       },
     });
@@ -154,6 +161,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const admissionPort = (admission.server.address() as AddressInfo).port;
   const opsPort = (ops.server.address() as AddressInfo).port;
   log.info({ admissionPort, opsPort }, 'podvisor ready');
+  warnIfFailOpen(config, log);
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,7 +1,7 @@
 // Sources (kubernetes/kubernetes staging/src/k8s.io/pod-security-admission/policy/):
 // - check_appArmorProfile.go (1.0; the securityContext.appArmorProfile field check was added to the 1.0 function in
 //   v1.30, PR #123435, and the beta annotation is still checked at 1.36);
-// - check_seccompProfile_baseline.go (1.19: the field; the pre-1.19 annotation variant is below every supported version);
+// - check_seccompProfile_baseline.go (1.0: the alpha annotations; 1.19: the field);
 // - check_seccompProfile_restricted.go (1.19; 1.25 exempts spec.os.name=windows; overrides seccompProfile_baseline);
 // - check_seLinuxOptions.go (1.0; 1.31 adds container_engine_t, selinuxAllowedTypes1_31).
 import type { PodView } from '../pod-view.js';
@@ -49,12 +49,29 @@ function validSeccomp(type: string | undefined): boolean {
   return type === 'RuntimeDefault' || type === 'Localhost';
 }
 
-/** Seccomp, baseline: where a profile is set, its type must be RuntimeDefault or Localhost. */
+const SECCOMP_POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
+const SECCOMP_CONTAINER_ANNOTATION_PREFIX = 'container.seccomp.security.alpha.kubernetes.io/';
+
+function validSeccompAnnotation(value: string): boolean {
+  return value === 'runtime/default' || value === 'docker/default' || value.startsWith('localhost/');
+}
+
+/** v1.0–v1.18: the alpha annotations, for the pod and each container by name, runtime/default, docker/default or localhost/*. */
+function seccompAnnotationsBaseline(pod: PodView): Violation[] {
+  const annotations = pod.metadata.annotations ?? {};
+  const keys = [SECCOMP_POD_ANNOTATION, ...containersOf(pod).map((ref) => SECCOMP_CONTAINER_ANNOTATION_PREFIX + String(ref.container.name))];
+  return keys
+    .filter((key) => annotations[key] !== undefined && !validSeccompAnnotation(String(annotations[key])))
+    .map((key) => ({ check: 'seccompProfile_baseline', field: `${pod.metaField}.annotations[${key}]`, value: String(annotations[key]) }));
+}
+
+/** Seccomp, baseline: where a profile is set, its type must be RuntimeDefault or Localhost (annotations before v1.19). */
 export const seccompProfileBaseline: PssCheck = {
   id: 'seccompProfile_baseline',
   level: 'baseline',
   since: 0,
-  run(pod: PodView): Violation[] {
+  run(pod: PodView, minor: number): Violation[] {
+    if (minor < 19) return seccompAnnotationsBaseline(pod);
     const out: Violation[] = [];
     const podProfile = pod.spec.securityContext?.seccompProfile;
     if (podProfile !== undefined && podProfile !== null && !validSeccomp(podProfile.type)) {
