@@ -88,8 +88,10 @@ export interface ViolationReport {
 function violationsOfLines(lines: readonly string[]): ViolationReport[] {
   return lines.map((line) => {
     const match = /^([\w.[\]"/-]+): (.*)$/.exec(line);
-    const check = /\(([^)]*)\)$/.exec(line)?.[1]?.split(', ')[0];
-    return match === null ? { field: '', check: 'escalation', message: line } : { field: match[1]!, check: check ?? 'escalation', message: match[2]! };
+    if (match === null) return { field: '', check: 'escalation', message: line };
+    // `forbidden by policy p (check: value, other)`: the first check named, and its value.
+    const [check, value] = (/\(([^)]*)\)$/.exec(line)?.[1]?.split(', ')[0] ?? 'escalation').split(': ');
+    return { field: match[1]!, check: check!, ...(value !== undefined ? { value } : {}), message: match[2]! };
   });
 }
 
