@@ -3,13 +3,11 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { FIXTURES, violations } from './support/harness.js';
+import { CLI, ensureFreshDist, ROOT } from './support/dist.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist/cli.js');
 
 /** The compiled CLI, as `npx podvisor` runs it after `npm ci` (the prepare script builds dist/). */
 function podvisor(args: string[], input?: string) {
@@ -34,11 +32,7 @@ function podvisorAsync(args: string[]): Promise<{ code: number | null; stdout: s
   });
 }
 
-beforeAll(() => {
-  // Tests run against the current sources: rebuild dist/ so the CLI is never stale.
-  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
-  expect(build.status, build.stdout + build.stderr).toBe(0);
-}, 60_000);
+beforeAll(() => ensureFreshDist(), 60_000);
 
 describe('podvisor inject', () => {
   it('mutates a multi-document file; untouched documents and kinds pass through', () => {
@@ -81,8 +75,8 @@ describe('podvisor inject', () => {
     expect(r.stderr).toBe(
       [
         'Namespace/shop: skipped (kind not mutated by podvisor)',
-        'Pod/plain (namespace shop): skipped (no podvisor.io/ annotation or default opts it in)',
-        'Pod/typo (namespace shop): skipped (no podvisor.io/ annotation or default opts it in)',
+        'Pod/plain (namespace shop): skipped (not opted in by an annotation or a default)',
+        'Pod/typo (namespace shop): skipped (not opted in by an annotation or a default)',
         '  warning: metadata.annotations: unknown key "podvisor.io/fuze" ignored (did you mean "podvisor.io/fuse"?)',
         'Pod/web-nginx (namespace web): injected lxcfs',
         '4 object(s): 1 injected, 0 denied',

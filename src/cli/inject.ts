@@ -57,7 +57,7 @@ const SKIP_TEXT: Record<SkipReason, string> = {
   mirror_pod: 'mirror pod',
   no_pod_spec: 'no pod spec',
   windows: 'Windows pod',
-  not_opted_in: 'no podvisor.io/ annotation or default opts it in',
+  not_opted_in: 'not opted in by an annotation or a default',
   opted_out: 'opted out',
   invalid_value: 'invalid annotation value',
 };
