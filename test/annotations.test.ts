@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closestName } from '../src/closest-name.js';
+import { VERSION } from '../src/version.js';
 import { config, run } from './support/harness.js';
-import { asDaemonSet, containerOf, runChecked } from './support/security-features.js';
+import { asDaemonSet, containerOf, reviewFor, runChecked } from './support/security-features.js';
+import { startTestServer, type TestServer } from './support/server.js';
 
 /** Objects are plain JSON here; tests index into them freely. */
 type KubeObject = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -60,5 +62,28 @@ describe('typos are warnings that name the closest valid name', () => {
     expect(closestName('ebpf-tracng', ['ebpf-tracing', 'ebpf-profiling'])).toBe('ebpf-tracing');
     expect(closestName('proces', ['process', 'host-metrics'])).toBe('process');
     expect(closestName('telepathy', ['process', 'host-metrics'])).toBeUndefined();
+  });
+});
+
+describe('on the server', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => t.close());
+
+  it('typos come back as admission warnings (kubectl prints them), with no patch', async () => {
+    const answer = (await t.post('/mutate', reviewFor(pod({ 'podvisor.io/fuze': 'true', 'podvisor.io/agent': 'process,ebpf-tracng' })))).json();
+    expect(answer.response.allowed).toBe(true);
+    expect(answer.response.patch).toBeUndefined();
+    expect(answer.response.warnings).toEqual([
+      'metadata.annotations: unknown key "podvisor.io/fuze" ignored (did you mean "podvisor.io/fuse"?)',
+      'podvisor.io/agent: unknown feature "ebpf-tracng" (did you mean "ebpf-tracing"?); skipped',
+    ]);
+  });
+
+  it('/metrics carries podvisor_build_info with the release and the Node version', async () => {
+    const metrics = (await t.ops('/metrics')).text;
+    expect(metrics).toContain(`podvisor_build_info{version="${VERSION}",node="${process.version}"} 1`);
   });
 });

@@ -170,6 +170,25 @@ describe('podvisor command line conventions', () => {
     expect(podvisor(['inject', '-o', 'xml', '-f', 'x']).code).toBe(2);
   });
 
+  it('serve logs its version in the ready line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'podvisor-cli-'));
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--ops-port', '0', '--cert-dir', join(dir, 'certs')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const line = out.split('\n').find((l) => l.includes('"podvisor ready"'));
+          if (line !== undefined) resolve(JSON.parse(line) as Record<string, unknown>);
+        });
+        child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+      });
+      expect(ready['version']).toBe(version);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('serve on a busy port: exit 2 with one line, no stack', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
