@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# podvisor image: `docker build -t ghcr.io/podvisor/podvisor:0.1.0 .`
+# podvisor image: `docker build -t <registry>/podvisor:0.1.0 .` (docs/install.md)
 #
 # Node 24 (Active LTS, supported until April 2028). Node 20 reached end of life on 2026-04-30 and Node 22 is in
 # maintenance until April 2027; every dependency pin works on 20.19+, so the major is a build argument:

@@ -6,9 +6,19 @@ export const ANNOTATION = {
   fuse: 'podvisor.io/fuse',
   apparmor: 'podvisor.io/apparmor',
   agent: 'podvisor.io/agent',
+  /** The containers every feature targets, unless the feature's own `podvisor.io/<feature>-containers` is set. */
   containers: 'podvisor.io/containers',
+  lxcfsContainers: 'podvisor.io/lxcfs-containers',
+  fuseContainers: 'podvisor.io/fuse-containers',
+  apparmorContainers: 'podvisor.io/apparmor-containers',
+  agentContainers: 'podvisor.io/agent-containers',
   status: 'podvisor.io/status',
 } as const;
+
+/** Every `podvisor.io/` annotation key podvisor knows; any other key with that prefix is a typo and gets a warning. */
+export const KNOWN_ANNOTATIONS: readonly string[] = Object.values(ANNOTATION);
+
+export const ANNOTATION_PREFIX = 'podvisor.io/';
 
 /** Objects carrying this label with value "true" are never mutated (the lxcfs DaemonSet carries it). */
 export const EXCLUDE_LABEL = 'podvisor.io/exclude';

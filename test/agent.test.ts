@@ -291,16 +291,16 @@ describe('agent rules', () => {
     expect(podOf(runChecked(pod('kernel-events')).result).spec.volumes).toBeUndefined();
   });
 
-  it('unknown feature: a warning listing the valid names (≤ 120 characters each); the known features still apply', () => {
-    const r = runChecked(pod('process,CAP_SYS_ADMIN,telepathy', {}, { hostPID: true }));
-    expect(containerOf(r.result, 'agent').securityContext?.capabilities?.add).toEqual(['DAC_READ_SEARCH', 'SYS_PTRACE']);
-    expect(r.outcome.warnings[0]).toBe('podvisor.io/agent: unknown feature(s) "CAP_SYS_ADMIN", "telepathy" ignored');
-    const listed = r.outcome.warnings.slice(1).map((w) => w.replace('podvisor.io/agent: valid features: ', '')).join(', ').split(', ');
-    expect(listed).toEqual([...AGENT_FEATURES]);
-    for (const w of r.outcome.warnings) expect(w.length).toBeLessThanOrEqual(120);
-    // Only unknown names: no change to the container.
-    const none = run(pod('telepathy', { securityContext: { capabilities: { add: ['SYS_ADMIN'] } } }));
-    expect(none.outcome.patch.filter((op) => op.path.startsWith('/spec'))).toEqual([]);
+  it('unknown feature: the agent is not applied at all (no subset granted); the warning names the closest valid feature', () => {
+    const privileged = { securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN'] } } };
+    const typo = run(pod('process,ebpf-tracng', privileged, { hostPID: true }));
+    expect(typo.outcome.patch).toEqual([]);
+    expect(typo.outcome.skip).toBe('invalid_value');
+    expect(typo.outcome.warnings).toEqual(['podvisor.io/agent: unknown feature "ebpf-tracng" (did you mean "ebpf-tracing"?); skipped']);
+    const several = run(pod('process,CAP_SYS_ADMIN,telepathy', {}, { hostPID: true }));
+    expect(several.outcome.patch).toEqual([]);
+    expect(several.outcome.warnings).toEqual(['podvisor.io/agent: unknown features "CAP_SYS_ADMIN", "telepathy"; skipped']);
+    for (const w of several.outcome.warnings) expect(w.length).toBeLessThanOrEqual(120);
     // An empty list: a no-op with a warning.
     const empty = run(pod(' , '));
     expect(empty.outcome.patch).toEqual([]);
@@ -367,7 +367,7 @@ describe('all features together', () => {
     const step = (pod: ReturnType<typeof draft>) => {
       const warnings: string[] = [];
       const targets = [{ container: pod.spec.containers[0]!, field: 'spec.containers[0]' }];
-      agentFeature.apply({ config: config(), pod, specField: 'spec', isTemplate: false, targets, value: 'host-chroot', warn: (w) => warnings.push(w), enabled: ['agent', 'fuse'] });
+      agentFeature.apply({ config: config(), pod, specField: 'spec', isTemplate: false, targets, value: 'host-chroot', warn: (w) => warnings.push(w), featureTargets: { agent: new Set(['a']), fuse: new Set(['a']) } });
       return { add: pod.spec.containers[0]!.securityContext.capabilities.add, warnings };
     };
     const advice = 'spec.containers[0].volumeMounts: no host / mounted (agent features read it)';

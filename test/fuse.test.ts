@@ -224,3 +224,24 @@ describe('fuse through the HTTPS server', () => {
     expect(answer.response).toEqual({ uid: review.request['uid'], allowed: true });
   });
 });
+
+describe('fuse with Bidirectional propagation', () => {
+  it('an unprivileged container with a Bidirectional mount gets a warning (the apiserver rejects it; podvisor never grants privileged)', () => {
+    const pod = rcloneWith((c) => {
+      c['volumeMounts'] = [{ name: 'cache', mountPath: '/mnt/share', mountPropagation: 'Bidirectional' }];
+    });
+    (pod['spec'] as { volumes?: unknown[] }).volumes = [{ name: 'cache', emptyDir: {} }];
+    const r = run(pod);
+    expect(r.outcome.warnings).toContain('spec.containers[0].volumeMounts[0].mountPropagation: Bidirectional needs privileged: true; the apiserver rejects it');
+    expect(containerOf(r.result, 'rclone').securityContext?.privileged).toBeUndefined();
+    // The rules checker agrees that the container, as the owner wrote it, is rejected.
+    expect(violations(r.result).some((v) => v.includes('Bidirectional'))).toBe(true);
+    // Privileged (the owner's choice): no warning.
+    const privileged = rcloneWith((c) => {
+      c['volumeMounts'] = [{ name: 'cache', mountPath: '/mnt/share', mountPropagation: 'Bidirectional' }];
+      c['securityContext'] = { privileged: true };
+    });
+    (privileged['spec'] as { volumes?: unknown[] }).volumes = [{ name: 'cache', emptyDir: {} }];
+    expect(run(privileged).outcome.warnings.filter((w) => w.includes('Bidirectional'))).toEqual([]);
+  });
+});

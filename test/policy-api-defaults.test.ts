@@ -4,6 +4,7 @@ import type { PodSpec } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../src/admission/types.js';
 import { checkManifests } from '../src/cli/check.js';
+import { parseManifests } from '../src/cli/manifests.js';
 import { withApiDefaults } from '../src/policy/api-defaults.js';
 import { reviewValidation } from '../src/policy/validate-review.js';
 import { deepFreeze } from './support/harness.js';
@@ -28,10 +29,11 @@ spec:
   containers:
     - {name: c, image: c, securityContext: {runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}}
 `;
-    const [verdict] = checkManifests(manifest, 'test', restricted(), { namespace: 'web' });
+    const judge = (text: string) => checkManifests(parseManifests([{ name: 'test', text }], 'web'), restricted(), { mutate: false });
+    const [verdict] = judge(manifest);
     expect(verdict!.outcome.allowed).toBe(true);
     // The same volume with a forbidden source is still denied.
-    const [nfs] = checkManifests(manifest.replace('[{name: tmp}]', '[{name: tmp, nfs: {server: s, path: /}}]'), 'test', restricted(), { namespace: 'web' });
+    const [nfs] = judge(manifest.replace('[{name: tmp}]', '[{name: tmp, nfs: {server: s, path: /}}]'));
     expect(nfs!.outcome.denial).toEqual(['spec.volumes[0].nfs: forbidden by policy r (restrictedVolumes: nfs)']);
   });
 

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 function check(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['tsx', 'src/cli.ts', 'check', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'check', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -21,16 +20,16 @@ function check(args: string[], stdin?: string): Promise<{ code: number | null; s
 const LOCKED = ['--config', 'examples/policies/locked-down.yaml'];
 
 describe('podvisor check', { timeout: 90_000 }, () => {
-  it('--mutated on a field of the wrong type: exit 1 naming the document and the field, no stack trace', async () => {
-    const { code, stdout, stderr } = await check(['--mutated', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: web}\nspec:\n  containers: oops\n');
-    expect(code).toBe(1);
+  it('a field of the wrong type: exit 2 naming the document and the field, no stack trace', async () => {
+    const { code, stdout, stderr } = await check(['-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: web}\nspec:\n  containers: oops\n');
+    expect(code).toBe(2);
     expect(stderr).toContain('podvisor: <stdin>: document 0: Pod/x: spec.containers: expected an array, got a string\n');
     expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(stdout).toBe('');
   });
 
-  it('exits non-zero for the privileged agent under examples/policies/locked-down.yaml and prints every violation', async () => {
-    const { code, stdout } = await check([...LOCKED, '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
+  it('--no-mutate: exits 1 for the privileged agent as written under examples/policies/locked-down.yaml and prints every violation', async () => {
+    const { code, stdout } = await check([...LOCKED, '--no-mutate', '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
     expect(code).toBe(1);
     expect(stdout).toContain('DaemonSet/hostwatch-agent (namespace observability): DENIED by policy locked-down');
     expect(stdout).toContain('  spec.template.spec.containers[0].securityContext.privileged: forbidden by policy locked-down (privileged, podvisor:privileged)');
@@ -45,7 +44,7 @@ describe('podvisor check', { timeout: 90_000 }, () => {
     ].join('\n---\n');
     const { code, stdout } = await check([...LOCKED, '-f', '-', '--namespace', 'shop'], manifest);
     expect(code).toBe(0);
-    expect(stdout).toContain('ConfigMap/c (namespace shop): not checked (unsupported_kind)');
+    expect(stdout).toContain('ConfigMap/c: not checked (unsupported_kind)');
     expect(stdout).toContain('Pod/web (namespace shop): allowed by policy locked-down');
     expect(stdout).toContain('  warning: spec.containers[0].securityContext.allowPrivilegeEscalation: violates policy locked-down');
     expect(stdout).toContain('  audit: policy locked-down restricted:latest:');
@@ -64,24 +63,59 @@ describe('podvisor check', { timeout: 90_000 }, () => {
     expect(byGroup.stdout).toContain('exempt (group sre)');
     // The DaemonSet's Pods are created by the daemon-set controller, which is not exempt: the template is judged.
     const fixture = 'test/fixtures/11-daemonset-agent-privileged.yaml';
-    const workload = await check(['--config', file, '-f', fixture, '--user', 'ci-bot']);
+    const workload = await check(['--config', file, '-f', fixture, '--user', 'ci-bot', '--no-mutate']);
     expect(workload.code).toBe(1);
     expect(workload.stdout).toContain('DaemonSet/hostwatch-agent (namespace observability): DENIED by policy cluster-default');
   });
 
-  it('--mutated evaluates after podvisor.io/agent', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'podvisor-check-'));
-    const file = join(dir, 'agent.yaml');
-    // The vendor's agent with its host root made really read-only (type Directory, recursiveReadOnly: Enabled).
-    const text = readFileSync('test/fixtures/11-daemonset-agent-privileged.yaml', 'utf8')
-      .replace('            path: /\n', '            path: /\n            type: Directory\n')
-      .replace('              mountPath: /mnt/root\n              readOnly: true\n', '              mountPath: /mnt/root\n              readOnly: true\n              recursiveReadOnly: Enabled\n');
-    await writeFile(file, text);
-    const mutated = await check(['--config', 'examples/policies/monitoring.yaml', '-f', file, '--mutated']);
+  it('by default objects are judged after podvisor.io/agent; --no-mutate judges them as written', async () => {
+    // Fixture 17: fixture 11 with its host root really read-only (type Directory, recursiveReadOnly: Enabled).
+    const file = 'test/fixtures/17-daemonset-agent-readonly-root.yaml';
+    const mutated = await check(['--config', 'examples/policies/monitoring.yaml', '-f', file]);
     expect(mutated.stdout).toContain('allowed by policy monitoring');
     expect(mutated.code).toBe(0);
+    const asWritten = await check(['--config', 'examples/policies/monitoring.yaml', '-f', file, '--no-mutate']);
+    expect(asWritten.code).toBe(1);
     const broken = await check(['--config', 'examples/policies/missing.yaml', '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
-    expect(broken.code).toBe(1);
+    expect(broken.code).toBe(2);
     expect(broken.stderr).toContain('cannot read config examples/policies/missing.yaml');
+  });
+
+  it('an annotated agent is judged as the cluster will see it: no advice to add the annotation that is already there', async () => {
+    const { code, stdout } = await check([...LOCKED, '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
+    expect(code).toBe(1);
+    expect(stdout).not.toContain('annotate the pod template with podvisor.io/agent');
+    expect(stdout).not.toContain('securityContext.privileged: forbidden');
+    expect(stdout).toContain('podvisor.io/agent: not applied, policy locked-down does not allow what it adds');
+  });
+
+  it('-o json: one entry per object with kind, name, namespace, verdict and the violations\' field paths', async () => {
+    const manifest = ['apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}', 'apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {containers: [{name: web, image: nginx}]}'].join('\n---\n');
+    const dir = await mkdtemp(join(tmpdir(), 'podvisor-check-'));
+    await writeFile(join(dir, 'all.yaml'), manifest);
+    const { code, stdout } = await check([...LOCKED, '-o', 'json', '--no-mutate', '-f', join(dir, 'all.yaml'), '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml']);
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as { objects: Record<string, any>[]; checked: number; denied: number }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(report.checked).toBe(3);
+    expect(report.denied).toBe(1);
+    expect(report.objects.map((o) => [o['kind'], o['name'], o['namespace'], o['verdict']])).toEqual([
+      ['ConfigMap', 'c', undefined, 'skipped'],
+      ['Pod', 'web', 'shop', 'allowed'],
+      ['DaemonSet', 'hostwatch-agent', 'observability', 'denied'],
+    ]);
+    const denied = report.objects[2]!;
+    expect(denied['policy']).toBe('locked-down');
+    expect(denied['violations']).toContainEqual({ field: 'spec.template.spec.containers[0].securityContext.privileged', check: 'privileged', message: 'forbidden by policy locked-down (privileged)' });
+    expect(denied['violations']).toContainEqual({ field: 'spec.template.spec.hostPID', check: 'hostNamespaces', message: 'forbidden by policy locked-down (hostNamespaces)' });
+    expect(report.objects[1]!['warnings'].length).toBeGreaterThan(0);
+    // Denied by podvisor's own injection (the escalation guard): the field paths come from its message lines.
+    const mutated = JSON.parse((await check([...LOCKED, '-o', 'json', '-f', 'test/fixtures/11-daemonset-agent-privileged.yaml'])).stdout) as { objects: Record<string, any>[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(mutated.objects[0]!['verdict']).toBe('denied');
+    expect(mutated.objects[0]!['violations']).toContainEqual({
+      field: 'spec.template.spec.containers[0].securityContext.capabilities.add[0]',
+      check: 'capabilities_baseline',
+      value: 'BPF',
+      message: 'forbidden by policy locked-down (capabilities_baseline: BPF)',
+    });
   });
 });

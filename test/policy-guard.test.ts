@@ -137,6 +137,7 @@ describe('escalation guard over any Feature (test-only feature)', () => {
   const hostNetworkFeature: Feature = {
     name: 'lxcfs',
     annotation: 'test.podvisor.io/host-network',
+    containersAnnotation: 'test.podvisor.io/host-network-containers',
     parse: () => ({ kind: 'on', value: 'true' }),
     apply: (ctx) => {
       ctx.pod.spec.hostNetwork = true;

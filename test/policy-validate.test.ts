@@ -122,10 +122,8 @@ describe('fixtures under a forbid policy', () => {
       'spec.template.spec.volumes[0].hostPath: forbidden by policy monitoring (hostPathVolumes: /)',
       'hostPath /: read-only needs type File, or Directory with readOnly + recursiveReadOnly: Enabled (>= 1.31)',
     ]);
-    const readOnlyRoot = structuredClone(agent) as { spec: { template: { spec: { volumes: { name: string; hostPath?: { type?: string } }[]; containers: { volumeMounts: { name: string; recursiveReadOnly?: string }[] }[] } } } };
-    readOnlyRoot.spec.template.spec.volumes.find((v) => v.name === 'host-root')!.hostPath!.type = 'Directory';
-    readOnlyRoot.spec.template.spec.containers[0]!.volumeMounts.find((m) => m.name === 'host-root')!.recursiveReadOnly = 'Enabled';
-    const fixed = mutated(readOnlyRoot as unknown as KubeObject, monitoring);
+    // Fixture 17 is the same agent with type Directory and recursiveReadOnly: Enabled on the host root.
+    const fixed = mutated(fixtureObject('17-daemonset-agent-readonly-root.yaml'), monitoring);
     const { response } = reviewValidation(requestFor(fixed), { config: monitoring });
     expect(response.allowed).toBe(true);
     expect(response.warnings).toBeUndefined();

@@ -4,8 +4,8 @@ import type { LeaseSpec } from 'kubernetes-types/coordination/v1.js';
 import type { Pod, PodTemplateSpec } from 'kubernetes-types/core/v1.js';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { injectManifests } from '../src/cli/inject.js';
+import { parseManifests } from '../src/cli/manifests.js';
 import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observability/logger.js';
 import { planNode, recordedStatus, staleContainers } from '../src/recovery/affected-pods.js';
@@ -24,8 +24,8 @@ const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z
 /** The pod template of fixture 02 as podvisor's real pipeline injects it: its status annotation is the real format. */
 function injectedTemplate(): PodTemplateSpec {
   const text = readFileSync(new URL('./fixtures/02-deployment-java-sidecar.yaml', import.meta.url), 'utf8');
-  const result = injectManifests(text, '02-deployment-java-sidecar.yaml', parseConfig({}), 'web');
-  const deployment = parse(result.yaml) as { spec: { template: PodTemplateSpec } };
+  const result = injectManifests(parseManifests([{ name: '02-deployment-java-sidecar.yaml', text }], 'web'), parseConfig({}));
+  const deployment = result.documents[0] as unknown as { spec: { template: PodTemplateSpec } };
   return deployment.spec.template;
 }
 

@@ -1,92 +1,125 @@
 import jsonpatch from 'fast-json-patch';
-import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../admission/types.js';
 import type { Config } from '../config/schema.js';
-import { mutateObject } from '../mutation/pipeline.js';
 import { validateObject, type ValidationOutcome } from '../policy/validate.js';
 import { splitApiVersion } from '../workload/kinds.js';
-import { MalformedObjectError } from '../workload/pod-shape.js';
-import { ManifestError } from './inject.js';
-import { isRecord } from '../json-value.js';
+import { mutateManifest } from './inject.js';
+import { objectLabel, type ManifestDocument, type ManifestObject } from './manifests.js';
 
 export interface CheckOptions {
-  /** For objects that name no namespace. */
-  readonly namespace: string;
   readonly username?: string | undefined;
   readonly groups?: readonly string[] | undefined;
-  /** Evaluate the object after podvisor's own injection (what the validating webhook sees in a cluster). */
-  readonly mutated?: boolean | undefined;
+  /** Judge each object after podvisor's own injection, as the validating webhook sees it in a cluster (default). */
+  readonly mutate: boolean;
 }
 
+export type Verdict = 'allowed' | 'denied' | 'exempt' | 'skipped';
+
 export interface ObjectVerdict {
-  /** `Kind/name` (namespace). */
-  readonly object: string;
+  readonly object: ManifestObject;
+  readonly verdict: Verdict;
   readonly outcome: ValidationOutcome;
+  /** podvisor's own injection feedback (unknown annotation keys, owner values kept, ...). */
+  readonly injectionWarnings: readonly string[];
 }
 
 /**
- * `podvisor check`: every object of a multi-document manifest through the same validation as `POST /validate`, as a
- * CREATE by the given user. Kinds podvisor does not handle are skipped.
+ * `podvisor check`: every object through the same validation as `POST /validate`, as a CREATE by the given user.
+ * By default each object is first mutated by podvisor's own pipeline (kyverno apply does the same): the cluster
+ * judges the mutated object, not the manifest as written.
  */
-export function checkManifests(text: string, source: string, config: Config, options: CheckOptions): ObjectVerdict[] {
-  const verdicts: ObjectVerdict[] = [];
-  parseAllDocuments(text).forEach((document, index) => {
-    const where = `${source}: document ${index}`;
-    if (document.errors.length > 0) throw new ManifestError(`${where}: invalid YAML: ${document.errors[0]!.message}`);
-    const object: unknown = document.toJS();
-    if (object === null || object === undefined) return;
-    if (!isRecord(object)) throw new ManifestError(`${where}: expected a Kubernetes object (a mapping)`);
-    const items = object['kind'] === 'List' && Array.isArray(object['items']) ? object['items'] : [object];
-    items.forEach((item, i) => verdicts.push(checkOne(item, items.length > 1 || item !== object ? `${where}, item ${i}` : where, config, options)));
-  });
-  return verdicts;
+export function checkManifests(documents: readonly ManifestDocument[], config: Config, options: CheckOptions): ObjectVerdict[] {
+  return documents.flatMap((d) => d.objects).map((o) => checkOne(o, config, options));
 }
 
-function checkOne(object: unknown, where: string, config: Config, options: CheckOptions): ObjectVerdict {
-  if (!isRecord(object)) throw new ManifestError(`${where}: expected a Kubernetes object (a mapping)`);
-  const { apiVersion, kind } = object;
-  if (typeof apiVersion !== 'string' || typeof kind !== 'string') throw new ManifestError(`${where}: apiVersion and kind must be strings`);
-  const meta = isRecord(object['metadata']) ? object['metadata'] : {};
-  const namespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : options.namespace;
-  const name = typeof meta['name'] === 'string' ? meta['name'] : '?';
+function checkOne(o: ManifestObject, config: Config, options: CheckOptions): ObjectVerdict {
   const userInfo = { username: options.username ?? 'podvisor-check', groups: [...(options.groups ?? []), 'system:authenticated'] };
-  const input = { ...splitApiVersion(apiVersion), kind, operation: 'CREATE' as const, namespace, userInfo };
-  let final: KubeObject = object;
-  if (options.mutated === true) {
-    let mutation;
-    try {
-      mutation = mutateObject({ ...input, object }, { config });
-    } catch (err) {
-      if (err instanceof MalformedObjectError) throw new ManifestError(`${where}: ${kind}/${name}: ${err.message}`);
-      throw err;
-    }
+  let final: KubeObject = o.object;
+  let injectionWarnings: string[] = [];
+  if (options.mutate) {
+    const mutation = mutateManifest(o, config);
+    injectionWarnings = mutation.warnings;
     if (mutation.denial !== undefined) {
-      return { object: `${kind}/${name} (namespace ${namespace})`, outcome: { allowed: false, denial: mutation.denial.lines, warnings: mutation.warnings, auditAnnotations: {}, decisions: [], policy: mutation.denial.policy } };
+      const outcome = { allowed: false, denial: mutation.denial.lines, warnings: [], auditAnnotations: {}, decisions: [], policy: mutation.denial.policy };
+      return { object: o, verdict: 'denied', outcome, injectionWarnings };
     }
-    if (mutation.patch.length > 0) final = jsonpatch.applyPatch(structuredClone(object), mutation.patch, false, false).newDocument as KubeObject;
+    if (mutation.patch.length > 0) final = jsonpatch.applyPatch(structuredClone(o.object), mutation.patch, false, false).newDocument as KubeObject;
   }
-  return { object: `${kind}/${name} (namespace ${namespace})`, outcome: validateObject({ ...input, object: final }, { config }) };
+  const outcome = validateObject({ ...splitApiVersion(o.apiVersion), kind: o.kind, operation: 'CREATE', namespace: o.namespace, userInfo, object: final }, { config });
+  const verdict: Verdict = outcome.skip !== undefined ? 'skipped' : outcome.exemption !== undefined ? 'exempt' : outcome.allowed ? 'allowed' : 'denied';
+  return { object: o, verdict, outcome, injectionWarnings };
 }
 
-/** Human-readable report, kyverno-apply style; `denied` tells the caller to exit non-zero. */
-export function renderVerdicts(verdicts: readonly ObjectVerdict[]): { text: string; denied: number } {
+/** Human-readable report, kyverno-apply style. */
+export function renderVerdicts(verdicts: readonly ObjectVerdict[]): string {
   const lines: string[] = [];
-  let denied = 0;
-  for (const { object, outcome } of verdicts) {
-    if (outcome.skip !== undefined) {
-      lines.push(`${object}: not checked (${outcome.skip})`);
-      continue;
+  for (const { object, verdict, outcome } of verdicts) {
+    const label = objectLabel(object);
+    if (verdict === 'skipped') lines.push(`${label}: not checked (${outcome.skip})`);
+    else if (verdict === 'exempt') lines.push(`${label}: exempt (${outcome.exemption!.by} ${outcome.exemption!.value})`);
+    else {
+      lines.push(`${label}: ${verdict === 'allowed' ? 'allowed' : 'DENIED'} by policy ${outcome.policy ?? '?'}`);
+      for (const line of outcome.denial) lines.push(`  ${line}`);
+      for (const warning of outcome.warnings) lines.push(`  warning: ${warning}`);
+      for (const value of Object.values(outcome.auditAnnotations)) lines.push(`  audit: ${value}`);
     }
-    if (outcome.exemption !== undefined) {
-      lines.push(`${object}: exempt (${outcome.exemption.by} ${outcome.exemption.value})`);
-      continue;
-    }
-    if (!outcome.allowed) denied++;
-    lines.push(`${object}: ${outcome.allowed ? 'allowed' : 'DENIED'} by policy ${outcome.policy ?? '?'}`);
-    for (const line of outcome.denial) lines.push(`  ${line}`);
-    for (const warning of outcome.warnings) lines.push(`  warning: ${warning}`);
-    for (const value of Object.values(outcome.auditAnnotations)) lines.push(`  audit: ${value}`);
   }
-  lines.push(`${verdicts.length} object(s) checked, ${denied} denied`);
-  return { text: `${lines.join('\n')}\n`, denied };
+  lines.push(`${verdicts.length} object(s) checked, ${countDenied(verdicts)} denied`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function countDenied(verdicts: readonly ObjectVerdict[]): number {
+  return verdicts.filter((v) => v.verdict === 'denied').length;
+}
+
+export interface ViolationReport {
+  /** Full field path, e.g. `spec.template.spec.containers[0].securityContext.privileged`. */
+  readonly field: string;
+  /** The Pod Security check ID, `podvisor:privileged`, or `escalation` for a feature the policy does not allow. */
+  readonly check: string;
+  readonly value?: string;
+  readonly message: string;
+}
+
+/**
+ * Denials from podvisor's own injection (escalation guard, early refusal) come as message lines
+ * `field: forbidden by policy ...`; explanatory lines without a field path are kept as messages.
+ */
+function violationsOfLines(lines: readonly string[]): ViolationReport[] {
+  return lines.map((line) => {
+    const match = /^([\w.[\]"/-]+): (.*)$/.exec(line);
+    if (match === null) return { field: '', check: 'escalation', message: line };
+    // `forbidden by policy p (check: value, other)`: the first check named, and its value.
+    const [check, value] = (/\(([^)]*)\)$/.exec(line)?.[1]?.split(', ')[0] ?? 'escalation').split(': ');
+    return { field: match[1]!, check: check!, ...(value !== undefined ? { value } : {}), message: match[2]! };
+  });
+}
+
+/** `check -o json`: one entry per object, with every violation's field path. */
+export function verdictsJson(verdicts: readonly ObjectVerdict[]): unknown {
+  const objects = verdicts.map(({ object, verdict, outcome, injectionWarnings }) => {
+    const evaluation = outcome.evaluation;
+    const violations: ViolationReport[] =
+      verdict !== 'denied'
+        ? []
+        : evaluation === undefined
+          ? violationsOfLines(outcome.denial)
+          : evaluation.enforce.map((v) => ({ field: v.field, check: v.check, ...(v.value !== undefined ? { value: v.value } : {}), message: `forbidden by policy ${outcome.policy} (${v.check})` }));
+    return {
+      source: object.where,
+      apiVersion: object.apiVersion,
+      kind: object.kind,
+      name: object.name,
+      namespace: object.handled ? object.namespace : undefined,
+      verdict,
+      ...(outcome.policy !== undefined ? { policy: outcome.policy } : {}),
+      ...(outcome.skip !== undefined ? { reason: outcome.skip } : {}),
+      ...(outcome.exemption !== undefined ? { exemption: outcome.exemption } : {}),
+      violations,
+      warnings: outcome.warnings,
+      audit: evaluation?.audit.map((v) => ({ field: v.field, check: v.check, ...(v.value !== undefined ? { value: v.value } : {}) })) ?? [],
+      injectionWarnings,
+    };
+  });
+  return { objects, checked: verdicts.length, denied: countDenied(verdicts) };
 }

@@ -12,6 +12,7 @@ import {
 import { addedCapabilities, sortCapabilities } from './capabilities.js';
 import type { Feature, FeatureContext, FeatureResult, ParsedSetting, PodDraft, TargetContainer } from './feature.js';
 import { isRecord } from '../json-value.js';
+import { didYouMean } from '../closest-name.js';
 
 /**
  * `podvisor.io/agent: "<feature>,<feature>"`: a node agent declares what it does and gets exactly the capabilities,
@@ -32,28 +33,20 @@ export interface AgentContainerRecord {
 /** These checks use the init user namespace, so in a `hostUsers: false` pod they grant nothing (§5.6). */
 const INIT_USERNS_ONLY = ['BPF', 'PERFMON', 'SYSLOG'];
 
+/**
+ * An unknown name makes the whole value invalid: the agent is then not applied at all, rather than granting the subset
+ * that was spelt right (a privileged agent stays as written, where the policy can judge it, and the owner sees why).
+ */
 function parse(value: string): ParsedSetting {
   if (AGENT_OFF_VALUES.has(value.trim().toLowerCase())) return { kind: 'off' };
   const { known, unknown } = parseAgentFeatures(value);
-  if (known.length === 0 && unknown.length === 0) return { kind: 'invalid', expected: 'a comma-separated list of agent features' };
-  // Unknown names travel with the value so that apply() can warn about them; the known ones still apply.
-  return { kind: 'on', value: [...known, ...unknown].join(',') };
-}
-
-/** The valid names, split into warnings of at most 120 characters (the apiserver truncates longer ones). */
-function validNamesWarnings(): string[] {
-  const prefix = `${ANNOTATION.agent}: valid features: `;
-  const lines: string[] = [];
-  let line = '';
-  for (const name of AGENT_FEATURES) {
-    const next = line === '' ? name : `${line}, ${name}`;
-    if (prefix.length + next.length > 120) {
-      lines.push(prefix + line);
-      line = name;
-    } else line = next;
+  const expected = 'a comma-separated list of agent features';
+  if (unknown.length > 0) {
+    const names = unknown.map((u) => `${JSON.stringify(u)}${didYouMean(u, AGENT_FEATURES)}`).join(', ');
+    return { kind: 'invalid', expected, problem: `unknown feature${unknown.length > 1 ? 's' : ''} ${names}` };
   }
-  if (line !== '') lines.push(prefix + line);
-  return lines;
+  if (known.length === 0) return { kind: 'invalid', expected };
+  return { kind: 'on', value: known.join(',') };
 }
 
 function byName(a: TargetContainer, b: TargetContainer): number {
@@ -173,23 +166,18 @@ function applyHostNamespaces(ctx: FeatureContext, features: readonly AgentFeatur
 }
 
 function apply(ctx: FeatureContext): FeatureResult {
-  const { known, unknown } = parseAgentFeatures(ctx.value);
-  if (unknown.length > 0) {
-    ctx.warn(`${ANNOTATION.agent}: unknown feature(s) ${unknown.map((u) => JSON.stringify(u)).join(', ')} ignored`);
-    for (const line of validNamesWarnings()) ctx.warn(line);
-  }
-  if (known.length === 0) return { changed: false, detail: { features: [] } };
+  const { known } = parseAgentFeatures(ctx.value);
 
   const { capabilityModel: model, bpfMemlock } = ctx.config.agent;
   const grants = new Map<string, string[]>();
   const grant = (capability: string, by: string) => grants.set(capability, [...(grants.get(capability) ?? []), by].sort());
   for (const feature of known) for (const capability of featureCapabilities(feature, model, bpfMemlock)) grant(capability, feature);
   const own = sortCapabilities(grants.keys());
-  // FUSE adds SYS_ADMIN to the same list after the agent. The agent never removes it (or every re-run would remove
-  // and report it again), but leaves adding it to FUSE, so the escalation guard charges it to FUSE.
-  const fuseShares = ctx.enabled?.includes('fuse') === true;
-  if (fuseShares) grant('SYS_ADMIN', 'fuse');
-  const granted = sortCapabilities(grants.keys());
+  // FUSE adds SYS_ADMIN to the same list after the agent, in the containers FUSE targets. There the agent never
+  // removes it (or every re-run would remove and report it again), but leaves adding it to FUSE, so the escalation
+  // guard charges it to FUSE.
+  const withFuse = new Map(grants);
+  withFuse.set('SYS_ADMIN', [...(grants.get('SYS_ADMIN') ?? []), 'fuse'].sort());
 
   const spec = ctx.pod.spec;
   const before = snapshot(ctx);
@@ -197,9 +185,11 @@ function apply(ctx: FeatureContext): FeatureResult {
   const containers: Record<string, AgentContainerRecord> = {};
   for (const target of [...ctx.targets].sort(byName)) {
     const { container, field } = target;
+    const fuseShares = ctx.featureTargets?.fuse?.has(container.name) === true;
+    const containerGrants = fuseShares ? withFuse : grants;
     const securityContext = (container.securityContext ??= {});
     const ownerNames = addedCapabilities(container);
-    const removedNow = ownerNames.filter((c) => !grants.has(c));
+    const removedNow = ownerNames.filter((c) => !containerGrants.has(c));
     const computed = fuseShares && ownerNames.includes('SYS_ADMIN') ? sortCapabilities([...own, 'SYS_ADMIN']) : own;
     if (removedNow.length > 0) ctx.warn(`${field}.securityContext.capabilities.add: removed ${sortCapabilities(removedNow).join(', ')} (not needed)`);
 
@@ -231,9 +221,9 @@ function apply(ctx: FeatureContext): FeatureResult {
     if (advised.length > 0) ctx.warn(`${field}.volumeMounts: no host ${advised.join(', ')} mounted (agent features read it)`);
 
     const earlier = isRecord(previous[container.name]) ? (previous[container.name] as Record<string, unknown>) : {};
-    const removed = sortCapabilities([...stringList(earlier['removed']), ...removedNow]).filter((c) => !grants.has(c));
+    const removed = sortCapabilities([...stringList(earlier['removed']), ...removedNow]).filter((c) => !containerGrants.has(c));
     containers[container.name] = {
-      capabilities: Object.fromEntries(granted.map((c) => [c, grants.get(c)!])),
+      capabilities: Object.fromEntries(sortCapabilities(containerGrants.keys()).map((c) => [c, containerGrants.get(c)!])),
       ...(removed.length > 0 ? { removed } : {}),
       ...(deprivileged || earlier['deprivileged'] === true ? { deprivileged: true as const } : {}),
     };
@@ -242,12 +232,13 @@ function apply(ctx: FeatureContext): FeatureResult {
     ctx.warn(`${ctx.specField}.hostUsers: false; BPF, PERFMON and SYSLOG have no effect in a user namespace`);
   }
   const hostNamespaces = applyHostNamespaces(ctx, known);
-  return { changed: snapshot(ctx) !== before, detail: { model, features: known, containers, ...(Object.keys(hostNamespaces).length > 0 ? { hostNamespaces } : {}) } };
+  return { changed: snapshot(ctx) !== before, ...(ctx.targets.length === 0 ? { inForce: false as const } : {}), detail: { model, features: known, containers, ...(Object.keys(hostNamespaces).length > 0 ? { hostNamespaces } : {}) } };
 }
 
 export const agent: Feature = {
   name: 'agent',
   annotation: ANNOTATION.agent,
+  containersAnnotation: ANNOTATION.agentContainers,
   parse,
   apply,
 };

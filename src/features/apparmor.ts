@@ -1,6 +1,7 @@
 import type { AppArmorProfile } from 'kubernetes-types/core/v1.js';
 import { ANNOTATION, APPARMOR_ANNOTATION_PREFIX } from '../annotations.js';
 import type { Config } from '../config/schema.js';
+import { closestName } from '../closest-name.js';
 import type { Feature, FeatureContext, FeatureResult, ParsedSetting, PodDraft, TargetContainer } from './feature.js';
 
 /**
@@ -48,7 +49,16 @@ function parse(value: string): ParsedSetting {
   const normalized = value.trim().toLowerCase();
   if (normalized === 'false' || normalized === 'disabled') return { kind: 'off' };
   const profile = parseAppArmorValue(value);
-  return profile === undefined ? { kind: 'invalid', expected: EXPECTED } : { kind: 'on', value: appArmorAnnotationValue(profile) };
+  if (profile !== undefined) return { kind: 'on', value: appArmorAnnotationValue(profile) };
+  const hint = likelyAppArmorValue(value);
+  return { kind: 'invalid', expected: EXPECTED, ...(hint !== undefined ? { problem: `invalid value ${JSON.stringify(value)} (did you mean "${hint}"?)` } : {}) };
+}
+
+/** What a malformed value most likely meant: `RuntimeDefault`, `runtime-default` → runtime/default; `localhost:x` → localhost/x. */
+function likelyAppArmorValue(value: string): string | undefined {
+  const local = /^\s*localhost\s*[:=_\-\s]\s*(\S.*?)\s*$/i.exec(value);
+  if (local !== null) return `localhost/${local[1]}`;
+  return closestName(value.trim(), ['runtime/default', 'unconfined'], (s) => s.toLowerCase().replace(/[^a-z]/g, ''));
 }
 
 /** `kubernetesVersion` "1.32" → 32. The schema only accepts 1.x versions. */
@@ -123,6 +133,7 @@ function apply(ctx: FeatureContext): FeatureResult {
 export const apparmor: Feature = {
   name: 'apparmor',
   annotation: ANNOTATION.apparmor,
+  containersAnnotation: ANNOTATION.apparmorContainers,
   parse,
   apply,
 };

@@ -5,7 +5,11 @@ import type { Config } from '../config/schema.js';
 export type FeatureName = 'lxcfs' | 'agent' | 'apparmor' | 'fuse';
 
 /** The result of reading a feature's annotation (or default) value. */
-export type ParsedSetting = { readonly kind: 'on'; readonly value: string } | { readonly kind: 'off' } | { readonly kind: 'invalid'; readonly expected: string };
+export type ParsedSetting =
+  | { readonly kind: 'on'; readonly value: string }
+  | { readonly kind: 'off' }
+  /** `problem` replaces the generic "invalid value ..., expected ..." text when the parser can say more (a typo's likely meaning). */
+  | { readonly kind: 'invalid'; readonly expected: string; readonly problem?: string };
 
 /** A pod, or a workload's pod template, as a mutable draft. */
 export interface PodDraft {
@@ -36,8 +40,11 @@ export interface FeatureContext {
   readonly value: string;
   /** A warning for the user, written `field.path: message`. */
   warn(message: string): void;
-  /** Every feature enabled for this object (features that share a field, like capabilities, coordinate through it). */
-  readonly enabled?: readonly FeatureName[];
+  /**
+   * The names of the containers each enabled feature targets on this object: features that share a field (FUSE's
+   * SYS_ADMIN in the agent's capability list) coordinate per container through it.
+   */
+  readonly featureTargets?: Readonly<Partial<Record<FeatureName, ReadonlySet<string>>>>;
 }
 
 export interface FeatureResult {
@@ -46,8 +53,9 @@ export interface FeatureResult {
   /** Recorded under the feature's name in the status annotation. */
   readonly detail?: unknown;
   /**
-   * False when the feature could take effect on no target (each kept a conflicting owner value): it is then not
-   * recorded as applied, so the status depends only on the object and a re-run gives the same one.
+   * False when the feature takes effect on no target (each kept a conflicting owner value): it is then not recorded
+   * as applied, so the status never claims what is not in the object, and a re-run gives the same status. A feature
+   * with no target at all is never recorded either.
    */
   readonly inForce?: false;
 }
@@ -57,6 +65,8 @@ export interface Feature {
   readonly name: FeatureName;
   /** The opt-in annotation key. */
   readonly annotation: string;
+  /** The key that scopes this feature to some containers; `podvisor.io/containers` is the shared fallback. */
+  readonly containersAnnotation: string;
   parse(value: string): ParsedSetting;
   apply(ctx: FeatureContext): FeatureResult;
 }

@@ -67,6 +67,12 @@ function apply(ctx: FeatureContext): FeatureResult {
     } else if (owner?.profile?.type === 'RuntimeDefault') {
       ctx.warn(`${field}: AppArmor RuntimeDefault denies mount; FUSE mounts fail on AppArmor nodes`);
     }
+    // The apiserver rejects Bidirectional propagation in an unprivileged container (kubernetes-rules.md §5.2), and
+    // podvisor never grants `privileged`: say so instead of producing a container the apiserver will refuse.
+    const bidirectional = (container.volumeMounts ?? []).findIndex((m) => m.mountPropagation === 'Bidirectional');
+    if (bidirectional >= 0 && container.securityContext?.privileged !== true) {
+      ctx.warn(`${field}.volumeMounts[${bidirectional}].mountPropagation: Bidirectional needs privileged: true; the apiserver rejects it`);
+    }
     // no_new_privs disables the setuid bit of fusermount3, so a non-root FUSE daemon cannot mount (§8.5).
     if (container.securityContext?.allowPrivilegeEscalation === false) {
       ctx.warn(`${field}.securityContext.allowPrivilegeEscalation: false breaks setuid fusermount (non-root FUSE)`);
@@ -78,6 +84,7 @@ function apply(ctx: FeatureContext): FeatureResult {
 export const fuse: Feature = {
   name: 'fuse',
   annotation: ANNOTATION.fuse,
+  containersAnnotation: ANNOTATION.fuseContainers,
   parse: parseBooleanSetting,
   apply,
 };

@@ -74,12 +74,16 @@ function apply(ctx: FeatureContext): FeatureResult {
     }
     changed ||= mounted;
   }
-  return { changed };
+  // Every target kept the owner's mount for every file (or no file could be injected): LXCFS is in force nowhere.
+  const lxcfsVolumes = new Set((spec.volumes ?? []).filter((v) => v.hostPath !== undefined && files.some((f) => normalizeHostPath(v.hostPath!.path) === posix.join(hostRoot, f))).map((v) => v.name));
+  const inForce = ctx.targets.some(({ container }) => (container.volumeMounts ?? []).some((m) => lxcfsVolumes.has(m.name)));
+  return inForce ? { changed } : { changed, inForce: false };
 }
 
 export const lxcfs: Feature = {
   name: 'lxcfs',
   annotation: ANNOTATION.lxcfs,
+  containersAnnotation: ANNOTATION.lxcfsContainers,
   parse: parseBooleanSetting,
   apply,
 };

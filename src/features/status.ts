@@ -10,7 +10,9 @@ export interface AppliedFeature {
 }
 
 /**
- * The `podvisor.io/status` annotation: which features podvisor applied to which containers. It is computed from
+ * The `podvisor.io/status` annotation: which features podvisor applied to which containers (`targets` names each
+ * feature's containers when per-feature scopes make them differ; `containers` is always their union). It lists only
+ * features that are in force in the object. It is computed from
  * the request alone (never a timestamp or request UID), so re-running on the output yields the same string and an
  * empty patch, and a Pod created from an injected template inherits it unchanged.
  */
@@ -20,6 +22,8 @@ export function renderStatus(applied: readonly AppliedFeature[]): string {
     features: applied.map((f) => f.name),
     containers: [...new Set(applied.flatMap((f) => f.containers))].sort(),
   };
+  const lists = applied.map((f) => [...f.containers].sort());
+  if (lists.some((l) => l.join() !== lists[0]!.join())) status['targets'] = Object.fromEntries(applied.map((f, i) => [f.name, lists[i]]));
   for (const feature of applied) if (feature.detail !== undefined) status[feature.name] = feature.detail;
   return JSON.stringify(status);
 }

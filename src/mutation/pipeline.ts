@@ -2,7 +2,8 @@ import type { PodSpec } from 'kubernetes-types/core/v1.js';
 import type { ObjectMeta } from 'kubernetes-types/meta/v1.js';
 import type { ObjectInput } from '../admission/object-input.js';
 import { diff, type PatchOperation } from '../admission/patch.js';
-import { ANNOTATION, PSA_ENFORCE_LABEL } from '../annotations.js';
+import { ANNOTATION, ANNOTATION_PREFIX, EXCLUDE_LABEL, KNOWN_ANNOTATIONS, PSA_ENFORCE_LABEL } from '../annotations.js';
+import { didYouMean } from '../closest-name.js';
 import type { Config } from '../config/schema.js';
 import type { Feature, FeatureName } from '../features/feature.js';
 import { draftPod } from './draft.js';
@@ -103,7 +104,8 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
 
   // Workloads: the pod template's annotation wins, the workload's own annotation is the fallback.
   const annotation = (key: string): string | undefined => podMeta?.annotations?.[key] ?? (isTemplate ? meta?.annotations?.[key] : undefined);
-  const warnings: string[] = [];
+  const warnings: string[] = unknownKeyWarnings(podMeta, isTemplate ? `${workload.templatePath.join('.')}.metadata` : 'metadata');
+  if (isTemplate) warnings.push(...unknownKeyWarnings(meta, 'metadata'));
   const nsLabels = namespaceLabels(env, input.namespace);
   const nsConfig = config.namespaces[input.namespace];
   const decisions = FEATURES.map((feature): [Feature, OptInDecision] => [
@@ -129,8 +131,22 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
   }
 
   const draft = draftPod(podMeta, spec);
-  const warn = (message: string) => warnings.push(message);
-  let targets = selectTargets(draft.spec, specField, annotation(ANNOTATION.containers), warn);
+  // Each feature's containers: its own `podvisor.io/<feature>-containers`, else the shared `podvisor.io/containers`.
+  const scopeOf = (feature: Feature): [key: string, listed: string | undefined] => {
+    const own = annotation(feature.containersAnnotation);
+    return own !== undefined ? [feature.containersAnnotation, own] : [ANNOTATION.containers, annotation(ANNOTATION.containers)];
+  };
+  const warnedScopes = new Set<string>();
+  const targetsOf = (feature: Feature) => {
+    const [key, listed] = scopeOf(feature);
+    // A container list shared by several features is reported once.
+    const warn = warnedScopes.has(key) ? () => undefined : (message: string) => warnings.push(message);
+    warnedScopes.add(key);
+    return selectTargets(draft.spec, specField, key, listed, warn);
+  };
+  const featureTargets = Object.fromEntries(
+    enabled.map(([feature]) => [feature.name, new Set(selectTargets(draft.spec, specField, ...scopeOf(feature), () => undefined).map((t) => t.container.name))]),
+  );
   // Escalation guard (src/policy/guard.ts): a feature whose additions the namespace policy forbids is rolled back.
   const guard = createEscalationGuard(
     { config, namespace: input.namespace, namespaceLabels: nsLabels, userInfo: input.userInfo, kind: workload, specField, metaField: isTemplate ? `${workload.templatePath.join('.')}.metadata` : 'metadata' },
@@ -140,34 +156,51 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
 
   const applied: AppliedFeature[] = [];
   const injected: FeatureName[] = [];
-  const enabledNames = enabled.map(([feature]) => feature.name);
   for (const [feature, decision] of enabled) {
+    // Selected afresh for each feature: a rollback replaces the draft's containers.
+    const targets = targetsOf(feature);
     // The rollback copy follows the draft's contract (what a feature may change is copied, the rest shared).
     const before = guard === undefined ? undefined : draftPod(draft.metadata, draft.spec);
     const featureWarnings: string[] = [];
-    const result = feature.apply({ config, pod: draft, specField, isTemplate, targets, value: decision.value, warn: (m) => featureWarnings.push(m), enabled: enabledNames });
+    const result = feature.apply({ config, pod: draft, specField, isTemplate, targets, value: decision.value, warn: (m) => featureWarnings.push(m), featureTargets });
     const refusal = before === undefined ? undefined : guard?.review(feature, draft);
     if (before !== undefined && refusal !== undefined) {
       draft.metadata = before.metadata;
       draft.spec = before.spec;
-      targets = selectTargets(draft.spec, specField, annotation(ANNOTATION.containers), () => undefined);
       if (refusal.mode === 'enforce') (denial ??= { policy: refusal.policy, lines: [] }).lines.push(...refusal.lines);
       else warnings.push(...refusal.lines);
       continue;
     }
     warnings.push(...featureWarnings);
-    if (result.inForce !== false) applied.push({ name: feature.name, containers: targets.map((t) => t.container.name), detail: result.detail });
+    // The status records only what is in the object: never a feature without a target or without effect.
+    if (result.inForce !== false && targets.length > 0) applied.push({ name: feature.name, containers: targets.map((t) => t.container.name), detail: result.detail });
     if (result.changed) injected.push(feature.name);
   }
   if (denial !== undefined) return { patch: [], warnings, features: [], injected: [], denial };
   warnings.push(...podSecurityWarnings(nsLabels[PSA_ENFORCE_LABEL], { metadata: podMeta, spec }, draft, specField));
   const status = renderStatus(applied);
-  if (draft.metadata.annotations?.[ANNOTATION.status] !== status) (draft.metadata.annotations ??= {})[ANNOTATION.status] = status;
+  const previous = draft.metadata.annotations?.[ANNOTATION.status];
+  // Nothing applied and no status yet: nothing to record. An existing status is corrected rather than left claiming.
+  if (previous !== status && (applied.length > 0 || previous !== undefined)) (draft.metadata.annotations ??= {})[ANNOTATION.status] = status;
 
   // A template without metadata gets one `add .../metadata` (fast-json-patch emits the whole map when the parent is missing).
   const original = podMeta === undefined ? { spec } : { metadata: podMeta, spec };
   const patch = diff(original, draft, workload.templatePath);
   return { patch, warnings, features: applied.map((f) => f.name), injected };
+}
+
+/**
+ * A `podvisor.io/` key podvisor does not know is a typo (`podvisor.io/fuze`, `podvisor.io/LXCFS`: keys are
+ * case-sensitive): warn and name the closest known key, rather than ignore it silently.
+ */
+function unknownKeyWarnings(meta: ObjectMeta | undefined, metaField: string): string[] {
+  const warnings: string[] = [];
+  for (const key of Object.keys(meta?.annotations ?? {})) {
+    if (!key.startsWith(ANNOTATION_PREFIX) || KNOWN_ANNOTATIONS.includes(key)) continue;
+    const hint = key === EXCLUDE_LABEL ? ' (podvisor.io/exclude is a label, not an annotation)' : didYouMean(key, KNOWN_ANNOTATIONS);
+    warnings.push(`${metaField}.annotations: unknown key ${JSON.stringify(key)} ignored${hint}`);
+  }
+  return warnings;
 }
 
 function settingText(value: boolean | string | undefined): string | undefined {

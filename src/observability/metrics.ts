@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from '../version.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -14,6 +15,9 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Constant 1, labelled with the release: `podvisor_build_info{version="0.1.0",node="v24.1.0"} 1`.
+  new Gauge({ name: 'podvisor_build_info', help: 'podvisor release and Node.js version', labelNames: ['version', 'node'] as const, registers: [registry] })
+    .set({ version: VERSION, node: process.version }, 1);
   return {
     registry,
     reviewDuration: new Histogram({

@@ -42,7 +42,8 @@ export function decideOptIn(feature: Feature, settings: OptInSettings): OptInDec
     if (parsed.kind === 'on') return { enabled: true, value: parsed.value, source };
     if (parsed.kind === 'off') return { enabled: false, reason: 'opted_out' };
     const where = source === 'object' ? feature.annotation : `${source} default for ${feature.name}`;
-    return { enabled: false, reason: 'invalid_value', warning: `${where}: invalid value ${JSON.stringify(raw)}, expected ${parsed.expected}; skipped` };
+    const problem = parsed.problem ?? `invalid value ${JSON.stringify(raw)}, expected ${parsed.expected}`;
+    return { enabled: false, reason: 'invalid_value', warning: `${where}: ${problem}; skipped` };
   }
   return { enabled: false, reason: 'not_opted_in' };
 }

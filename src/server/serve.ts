@@ -19,6 +19,7 @@ import { buildOpsApp } from './ops-app.js';
 import { startConfiguredLxcfsRecovery } from '../recovery/start.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { createTlsReloader, watchCertificateFiles } from './tls-reload.js';
+import { VERSION } from '../version.js';
 
 export interface RunningServer {
   readonly admissionPort: number;
@@ -160,7 +161,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   cluster?.attach(reloader);
   const admissionPort = (admission.server.address() as AddressInfo).port;
   const opsPort = (ops.server.address() as AddressInfo).port;
-  log.info({ admissionPort, opsPort }, 'podvisor ready');
+  log.info({ version: VERSION, admissionPort, opsPort }, 'podvisor ready');
   warnIfFailOpen(config, log);
 
   let closing: Promise<void> | undefined;
