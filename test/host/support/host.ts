@@ -97,13 +97,13 @@ export function uniqueSuffix(): string {
  * Undo steps, run in reverse order after the suite even when it fails; each one's error is kept and the rest still
  * run, so one failure never leaves a mount, cgroup, loop device or process behind.
  */
-export function teardown(): { add: (what: string, undo: () => void) => void } {
-  const steps: { what: string; undo: () => void }[] = [];
-  afterAll(() => {
+export function teardown(): { add: (what: string, undo: () => unknown) => void } {
+  const steps: { what: string; undo: () => unknown }[] = [];
+  afterAll(async () => {
     const errors: string[] = [];
     for (const { what, undo } of steps.reverse()) {
       try {
-        undo();
+        await undo();
       } catch (error) {
         errors.push(`${what}: ${(error as Error).message}`);
       }
