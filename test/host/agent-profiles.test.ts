@@ -43,6 +43,8 @@ function tracefsMountPath(pod: Pod): string | undefined {
 
 const inTarget = (sh: string): string => `nsenter -t "$TARGET" -m sh -c '${sh}'`;
 const probeFile = '"$DIR/target/app/probe-$RUN"';
+/** chmod(2) clears setgid silently for a group the caller is not in, unless it holds FSETID. */
+const setgidKept = (file: string): string => `{ test "$(stat -c %a ${file})" = 2755 || { echo "mode $(stat -c %a ${file}): setgid cleared"; false; }; }`;
 
 const OPERATIONS: { readonly [F in AgentFeature]: Operation } = {
   'host-metrics': {
@@ -87,7 +89,7 @@ const OPERATIONS: { readonly [F in AgentFeature]: Operation } = {
       },
       { name: 'capture packets (AF_PACKET raw socket)', sh: '"$PROBE" packet pv0' },
       { name: 'trace TCP retransmits (raw tracepoint tcp_retransmit_skb)', sh: '"$PROBE" raw-tracepoint tcp_retransmit_skb' },
-      { name: "map a flow to its pod (readlink another user's /proc/<pid>/ns/net)", sh: 'readlink /proc/$TARGET/ns/net >/dev/null' },
+      { name: "map a flow to its pod (readlink another user's /proc/<pid>/ns/net)", sh: 'readlink -v /proc/$TARGET/ns/net >/dev/null' },
     ],
   },
   'netns-enter': {
@@ -108,7 +110,7 @@ const OPERATIONS: { readonly [F in AgentFeature]: Operation } = {
     proves: 'sample stacks with a perf_event BPF program and symbolize them',
     steps: () => [
       { name: 'sample all processes on CPU 0 (perf_event BPF program)', sh: '"$PROBE" perf-event' },
-      { name: 'kernel symbol addresses (/proc/kallsyms not zeroed)', sh: "awk 'NR == 1 { exit ($1 ~ /^0+$/) }' /proc/kallsyms" },
+      { name: 'kernel symbol addresses (/proc/kallsyms not zeroed)', sh: "awk 'NR == 1 { if ($1 ~ /^0+$/) { print \"addresses read as \" $1; exit 1 } }' /proc/kallsyms" },
       { name: "another user's memory map (/proc/<pid>/maps)", sh: 'grep -q . /proc/$TARGET/maps' },
       { name: "another user's executable for its symbols (/proc/<pid>/exe)", sh: 'head -c 4 /proc/$TARGET/exe | grep -q ELF' },
     ],
@@ -126,7 +128,7 @@ const OPERATIONS: { readonly [F in AgentFeature]: Operation } = {
       { name: "enter another user's mount namespace (setns)", sh: inTarget('true') },
       { name: "write the probe into the app user's 0755 directory", sh: inTarget(`cp /usr/bin/true ${probeFile}`) },
       { name: 'hand the probe to the app user (chown)', sh: inTarget(`chown "$TARGET_UID:$TARGET_UID" ${probeFile}`) },
-      { name: "chmod 2755 the app user's probe, setgid kept", sh: inTarget(`chmod 2755 ${probeFile} && test "$(stat -c %a ${probeFile})" = 2755`) },
+      { name: "chmod 2755 the app user's probe, setgid kept", sh: inTarget(`chmod 2755 ${probeFile} && ${setgidKept(probeFile)}`) },
       { name: 'file capabilities on the probe (setcap)', sh: inTarget(`setcap cap_net_bind_service+ep ${probeFile} && getcap ${probeFile} | grep -q cap_net_bind_service`) },
       { name: "read the app's environment (/proc/<pid>/environ)", sh: `tr '\\0' '\\n' < /proc/$TARGET/environ | grep -qx PODVISOR_TARGET=1` },
     ],
@@ -135,7 +137,7 @@ const OPERATIONS: { readonly [F in AgentFeature]: Operation } = {
     proves: 'prepare files for the agent user, then switch to it',
     steps: () => [
       { name: 'give a file the agent group (chown root:<gid>)', sh: 'cp /usr/bin/true "$DIR/agent-$RUN" && chown "0:$TARGET_UID" "$DIR/agent-$RUN"' },
-      { name: 'chmod 2755 that file, setgid kept', sh: 'chmod 2755 "$DIR/agent-$RUN" && test "$(stat -c %a "$DIR/agent-$RUN")" = 2755' },
+      { name: 'chmod 2755 that file, setgid kept', sh: `chmod 2755 "$DIR/agent-$RUN" && ${setgidKept('"$DIR/agent-$RUN"')}` },
       { name: 'file capabilities on it (setcap)', sh: 'setcap cap_net_bind_service+ep "$DIR/agent-$RUN" && getcap "$DIR/agent-$RUN" | grep -q cap_net_bind_service' },
       { name: 'switch to the agent user (setgroups, setresgid, setresuid)', sh: `setpriv --reuid "$TARGET_UID" --regid "$TARGET_UID" --clear-groups sh -c 'test "$(id -u):$(id -g)" = "$TARGET_UID:$TARGET_UID"'` },
     ],
@@ -150,6 +152,14 @@ const OPERATIONS: { readonly [F in AgentFeature]: Operation } = {
     steps: () => [{ name: 'fstrim a mounted ext4 on a loop device (FITRIM)', sh: 'fstrim "$DIR/trim-$RUN"' }],
   },
 };
+
+/** The proof table's modern and legacy cells for a feature (docs/host-proofs.md), which must say what podvisor grants. */
+function proofTableRow(feature: AgentFeature): [string, string] | undefined {
+  const table = readFileSync(join(import.meta.dirname, '../../docs/host-proofs.md'), 'utf8');
+  const line = table.split('\n').find((l) => l.startsWith(`| \`${feature}\` |`));
+  const cells = line?.split('|').map((c) => c.trim());
+  return cells === undefined ? undefined : [cells[2] ?? '', cells[3] ?? ''];
+}
 
 /** BPF memory has been charged to the memory cgroup since 5.11; before that, to RLIMIT_MEMLOCK. */
 function kernelAtLeast(major: number, minor: number): boolean {
@@ -245,8 +255,9 @@ hostDescribe(
       cleanup.add(`detach ${world.loop}`, () => must('losetup', ['-d', world.loop]));
     });
 
-    it('every agent feature has an operation that proves it', () => {
+    it('every agent feature has an operation that proves it, and a row in the proof table (docs/host-proofs.md)', () => {
       expect(Object.keys(OPERATIONS).sort()).toEqual([...AGENT_FEATURES].sort());
+      for (const feature of AGENT_FEATURES) expect(proofTableRow(feature), feature).toBeDefined();
     });
 
     for (const model of CAPABILITY_MODELS) {
@@ -256,6 +267,10 @@ hostDescribe(
           const pod = render(world, feature, model);
           const capabilities = granted(pod);
           expect(runAsUser(pod)).toBe(0);
+
+          const row = proofTableRow(feature);
+          const documented = model === 'modern' || row?.[1] === 'same' ? row?.[0] : row?.[1];
+          expect(documented, `docs/host-proofs.md lists ${feature} (${model})`).toBe(capabilities.length === 0 ? '–' : capabilities.join(', '));
 
           const full = confine(world, pod, operation, capabilities);
           expect(full.effective.split(',').filter((c) => c.length > 0).sort()).toEqual(capabilities.map(capshName).sort());
