@@ -206,7 +206,7 @@ function confine(world: World, pod: Pod, operation: Operation, capabilities: rea
 
 hostDescribe(
   'agent profiles on a real kernel: sufficient and minimal',
-  [root, tool('capsh', 'libcap2-bin'), tool('setcap', 'libcap2-bin'), tool('unshare', 'util-linux'), tool('nsenter', 'util-linux'), tool('setpriv', 'util-linux'), tool('fstrim', 'util-linux'), tool('losetup', 'util-linux'), tool('mkfs.ext4', 'e2fsprogs'), tool('tc', 'iproute2'), tool('ip', 'iproute2'), tool('dmesg', 'util-linux'), tool('gcc', 'gcc'), path('/usr/include/linux/bpf.h', 'Debian package linux-libc-dev'), path('/sys/kernel/btf/vmlinux', 'a kernel with BTF')],
+  [root, tool('capsh', 'libcap2-bin'), tool('setcap', 'libcap2-bin'), tool('unshare', 'util-linux'), tool('nsenter', 'util-linux'), tool('setpriv', 'util-linux'), tool('fstrim', 'util-linux'), tool('losetup', 'util-linux'), tool('mkfs.ext4', 'e2fsprogs'), tool('tc', 'iproute2'), tool('ip', 'iproute2'), tool('dmesg', 'util-linux'), tool('gcc', 'gcc'), path('/usr/include/linux/bpf.h', 'Debian package linux-libc-dev')],
   () => {
     const cleanup = teardown();
     const world = {} as World;
