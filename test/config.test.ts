@@ -22,7 +22,7 @@ describe('config', () => {
     expect(config.server.bodyLimitBytes).toBeGreaterThan(3 * 1024 * 1024);
     expect(config.server.keepAliveTimeoutMs).toBeGreaterThan(90_000);
     expect(config.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', 'podvisor-system']);
-    expect(config.lxcfs).toEqual({ hostRoot: '/var/lib/lxcfs', files: [...DEFAULT_LXCFS_FILES] });
+    expect(config.lxcfs).toEqual({ hostRoot: '/var/lib/lxc/lxcfs', files: [...DEFAULT_LXCFS_FILES] });
     expect(config.lxcfs.files.some((f) => f.startsWith('/proc/pressure'))).toBe(false);
   });
 

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { renderWebhooksFile, staticWebhookConfigurations, WEBHOOKS_FILE } from '../scripts/render-webhooks.js';
 import { parseConfig, parseConfigText } from '../src/config/load.js';
-import type { Config } from '../src/config/schema.js';
+import { configSchema, DEFAULT_LXCFS_HOST_ROOT, type Config } from '../src/config/schema.js';
 import { CONFIG_FILE, CONFIG_MAP_NAME, CONTAINER_PORT, NAMESPACE, PATH, RECOVERY_LEASE_NAME, SERVICE_NAME, SERVICE_PORT, TLS_SECRET_NAME, WEBHOOK_CONFIGURATION_NAME } from '../src/k8s/names.js';
 import { createRegistrar } from '../src/k8s/registrar.js';
 import { startNamespaceCache } from '../src/k8s/namespace-cache.js';
@@ -157,6 +157,12 @@ describe('base: the webhook Deployment, Service, config and namespace line up wi
     expect(c.server.port).toBe(CONTAINER_PORT);
     const lxcfs = find<DaemonSet>(objects('components/lxcfs'), 'DaemonSet', 'lxcfs').spec!.template.spec!.containers[0]!;
     expect(lxcfs.env?.find((e) => e.name === 'LXCFS_ROOT')?.value).toBe(c.lxcfs.hostRoot);
+  });
+
+  it('the embedded default lxcfs root is the DaemonSet\'s mount root, so offline-rendered pods find their LXCFS files', () => {
+    const lxcfs = find<DaemonSet>(objects('components/lxcfs'), 'DaemonSet', 'lxcfs').spec!.template.spec!.containers[0]!;
+    expect(lxcfs.env?.find((e) => e.name === 'LXCFS_ROOT')?.value).toBe(DEFAULT_LXCFS_HOST_ROOT);
+    expect(configSchema.parse({}).lxcfs.hostRoot).toBe(DEFAULT_LXCFS_HOST_ROOT);
   });
 
   it('the Deployment runs `serve` with flags the CLI has, the config mounted where --config points, certs on a writable volume', async () => {

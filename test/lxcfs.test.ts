@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Container, Volume } from 'kubernetes-types/core/v1.js';
 import { lxcfsVolumeName } from '../src/features/lxcfs.js';
-import { DEFAULT_LXCFS_FILES } from '../src/config/schema.js';
+import { DEFAULT_LXCFS_FILES, DEFAULT_LXCFS_HOST_ROOT } from '../src/config/schema.js';
 import { annotationsOf, config, fixture, podOf, run, violations } from './support/harness.js';
 
 const LXCFS_PATHS = [...DEFAULT_LXCFS_FILES];
@@ -14,7 +14,7 @@ function container(object: Record<string, unknown>, name: string): Container {
 }
 const mountPaths = (c: Container) => (c.volumeMounts ?? []).map((m) => m.mountPath);
 const lxcfsVolumes = (object: Record<string, unknown>): Volume[] =>
-  (podOf(object).spec.volumes ?? []).filter((v) => v.hostPath?.path.startsWith('/var/lib/lxcfs/'));
+  (podOf(object).spec.volumes ?? []).filter((v) => v.hostPath?.path.startsWith(`${DEFAULT_LXCFS_HOST_ROOT}/`));
 
 /** The invariants every mutation must keep: rules hold, and re-running on the output changes nothing. */
 function expectValidAndIdempotent(r: ReturnType<typeof run>): void {
@@ -35,7 +35,7 @@ describe('lxcfs mutator on the fixtures', () => {
     }
     expect(podOf(r.result).spec.volumes!.slice(0, 2)).toEqual(podOf(original).spec.volumes);
     expect(lxcfsVolumes(r.result)).toEqual(
-      LXCFS_PATHS.map((p) => ({ name: lxcfsVolumeName(p), hostPath: { path: `/var/lib/lxcfs${p}`, type: 'File' } })),
+      LXCFS_PATHS.map((p) => ({ name: lxcfsVolumeName(p), hostPath: { path: `${DEFAULT_LXCFS_HOST_ROOT}${p}`, type: 'File' } })),
     );
     expect(JSON.parse(annotationsOf(r.result)['podvisor.io/status']!)).toEqual({ version: 1, features: ['lxcfs'], containers: ['nginx'] });
     expect(r.outcome.patch.every((op) => op.op === 'add')).toBe(true);
@@ -223,7 +223,7 @@ describe('lxcfs mutator rules', () => {
   it('reuses an older webhook\'s volume that points at the same host path', () => {
     const pod = fixture('01-pod-nginx-lxcfs.yaml');
     const spec = pod['spec'] as { volumes: Volume[]; containers: Container[] };
-    spec.volumes.push({ name: 'lxcfs-proc-meminfo', hostPath: { path: '/var/lib/lxcfs/proc/meminfo/', type: 'File' } });
+    spec.volumes.push({ name: 'lxcfs-proc-meminfo', hostPath: { path: `${DEFAULT_LXCFS_HOST_ROOT}/proc/meminfo/`, type: 'File' } });
     const r = run(pod);
     const nginx = container(r.result, 'nginx');
     expect(nginx.volumeMounts!.find((m) => m.mountPath === '/proc/meminfo')!.name).toBe('lxcfs-proc-meminfo');

@@ -33,6 +33,13 @@ export const DEFAULT_LXCFS_FILES: readonly LxcfsFile[] = [
   '/sys/devices/system/cpu/online',
 ];
 
+/**
+ * Where lxcfs serves its files on every node: the mount root of the lxcfs DaemonSet (deploy/components/lxcfs,
+ * `LXCFS_ROOT`), one level below the /var/lib/lxc directory it mounts so that it can clear a dead FUSE mount
+ * (lxcfs.md §7). Offline rendering (`podvisor inject`) and the webhook use it unless `lxcfs.hostRoot` says otherwise.
+ */
+export const DEFAULT_LXCFS_HOST_ROOT = '/var/lib/lxc/lxcfs';
+
 const lxcfsFile = z.enum(LXCFS_FILES, {
   error: (issue) =>
     String(issue.input).startsWith('/proc/pressure')
@@ -109,7 +116,7 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^\/[^\0]*$/, 'must be an absolute path')
         .refine((p) => !p.split('/').includes('..'), 'must not contain ".."')
-        .default('/var/lib/lxcfs'),
+        .default(DEFAULT_LXCFS_HOST_ROOT),
       files: z.array(lxcfsFile).min(1).default([...DEFAULT_LXCFS_FILES]),
     })
     .prefault({})

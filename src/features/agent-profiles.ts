@@ -2,6 +2,7 @@
  * What each `podvisor.io/agent` feature needs: Linux capabilities (two models), host namespaces and host mounts.
  * Source: agent-capabilities.md §5 (SmartAgent 9.7 per-capability list, the eBPF-in-pod example, capabilities(7),
  * setns(2), Falco's least-privilege set). The README's feature table mirrors this one.
+ * Each row is proven sufficient and minimal on a real kernel by test/host/agent-profiles.test.ts (docs/host-proofs.md).
  *
  * Models:
  * - `modern`: kernel ≥ 5.8, runc ≥ 1.0.0-rc93, containerd ≥ 1.6.9: BPF + PERFMON for tracing instead of SYS_ADMIN,
@@ -99,7 +100,9 @@ export const AGENT_PROFILES: { readonly [F in AgentFeature]: AgentProfile } = {
   'kernel-events': { ...none, capabilities: { modern: ['BPF', 'PERFMON', 'SYSLOG'], legacy: ['SYSLOG', 'SYS_ADMIN'] }, memlock: true },
   'apm-injection': {
     ...none,
-    capabilities: same(['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'SETFCAP', 'SYS_ADMIN', 'SYS_CHROOT', 'SYS_PTRACE']),
+    // No DAC_READ_SEARCH: DAC_OVERRIDE already passes every read and search check (generic_permission), proven in
+    // test/host/agent-profiles.test.ts.
+    capabilities: same(['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'SETFCAP', 'SYS_ADMIN', 'SYS_CHROOT', 'SYS_PTRACE']),
     hostPID: 'required',
     advisedHostPaths: ['/'],
   },
