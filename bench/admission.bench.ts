@@ -103,7 +103,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
 
 async function startFloor(certDir: string, cpuProfileDir?: string): Promise<Server> {
   const port = await freePort();
-  const profiling = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-interval', '250'];
+  const profiling = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-interval', '1000'];
   const { child, reviewLines } = spawnNode([...profiling, '--import', 'tsx', join(ROOT, 'bench/floor-server.ts'), certDir, String(port)]);
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
@@ -113,12 +113,12 @@ async function startFloor(certDir: string, cpuProfileDir?: string): Promise<Serv
 }
 
 /** podvisor as deployed: the compiled CLI with the default config (logLevel info), TLS from `certDir`. */
-async function startPodvisor(certDir: string, cpuProfileDir?: string): Promise<Server> {
+async function startPodvisor(certDir: string, cli: string, cpuProfileDir?: string): Promise<Server> {
   const [port, opsPort] = [await freePort(), await freePort()];
   const config = join(certDir, `config-${port}.yaml`);
   writeFileSync(config, `server:\n  address: 127.0.0.1\n  port: ${port}\n  opsAddress: 127.0.0.1\n  opsPort: ${opsPort}\n  drainSeconds: 0\ntls:\n  certDir: ${certDir}\n`);
-  const profiling = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-interval', '250'];
-  const { child, reviewLines } = spawnNode([...profiling, join(ROOT, 'dist/cli.js'), 'serve', '--config', config]);
+  const profiling = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-interval', '1000'];
+  const { child, reviewLines } = spawnNode([...profiling, cli, 'serve', '--config', config]);
   for (let i = 0; i < 150; i += 1) {
     await new Promise((r) => setTimeout(r, 100));
     if (child.exitCode !== null) throw new Error(`podvisor exited with ${child.exitCode}`);
@@ -223,59 +223,80 @@ const median = (values: number[]) => {
 const format = (m: Measurement) =>
   `${m.rps.toFixed(0).padStart(6)} req/s  ${m.cpuPerReview.toFixed(0).padStart(4)} µs CPU/review  p50 ${m.p50.toFixed(2).padStart(5)} ms  p99 ${m.p99.toFixed(2).padStart(5)} ms  p99.9 ${m.p999.toFixed(2).padStart(5)} ms  errors ${m.errors}`;
 
-interface ScenarioResult {
-  readonly scenario: Scenario;
-  readonly ratio: number;
-  readonly halfLoadP99: number;
-  floorWindow?: Measurement;
-  podvisorWindow?: Measurement;
+/** A podvisor build under test: this checkout's dist/, and optionally a baseline build (BENCH_BASELINE=<dir>/cli.js). */
+interface Variant {
+  readonly label: string;
+  readonly cli: string;
 }
 
+const VARIANTS: Variant[] = [
+  ...(process.env['BENCH_BASELINE'] === undefined ? [] : [{ label: 'baseline', cli: process.env['BENCH_BASELINE'] }]),
+  { label: 'podvisor', cli: join(ROOT, 'dist/cli.js') },
+];
+
+interface ScenarioResult {
+  readonly scenario: Scenario;
+  /** Median over the rounds, per variant label and 'floor'. */
+  readonly ratio: Record<string, number>;
+  readonly cpuPerReview: Record<string, number>;
+  readonly halfLoadP99: Record<string, number>;
+  readonly windows: Record<string, Measurement>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function throughput(certDir: string, ca: string): Promise<ScenarioResult[]> {
-  const podvisor = await startPodvisor(certDir);
+  const variants = await Promise.all(VARIANTS.map(async (v) => ({ ...v, server: await startPodvisor(certDir, v.cli) })));
   const floor = await startFloor(certDir);
   const results: ScenarioResult[] = [];
+  const width = Math.max(...VARIANTS.map((v) => v.label.length), 5) + 2;
   try {
     for (const scenario of scenarios) {
       // The floor answers with podvisor's own answer for this review, so both send the same bytes.
-      const answer = await post(podvisor.port, ca, scenario.body);
+      const answer = await post(variants.at(-1)!.server.port, ca, scenario.body);
       if (answer.status !== 200) throw new Error(`${scenario.name}: podvisor answered ${answer.status}: ${answer.text}`);
       await setFloorResponse(floor, answer.text);
       await measure(floor, scenario.body, { seconds: 2 });
-      await measure(podvisor, scenario.body, { seconds: 2 });
+      for (const v of variants) await measure(v.server, scenario.body, { seconds: 2 });
       console.log(scenario.name);
-      const ratios: number[] = [];
+      const ratios: Record<string, number[]> = {};
+      const cpu: Record<string, number[]> = { floor: [] };
       for (let round = 1; round <= ROUNDS; round += 1) {
         const floorRun = await measure(floor, scenario.body);
-        // Review lines are written asynchronously: let the earlier ones arrive before counting, and the last ones after.
-        await new Promise((r) => setTimeout(r, 300));
-        const linesBefore = podvisor.reviewLines();
-        const podvisorRun = await measure(podvisor, scenario.body);
-        await new Promise((r) => setTimeout(r, 300));
-        const lines = podvisor.reviewLines() - linesBefore;
-        ratios.push(podvisorRun.rps / floorRun.rps);
-        console.log(`  round ${round}  floor     ${format(floorRun)}`);
-        console.log(`           podvisor  ${format(podvisorRun)}  review log lines ${lines}`);
-        console.log(`           ratio     ${(podvisorRun.rps / floorRun.rps).toFixed(2)}x  CPU/review ${(podvisorRun.cpuPerReview / floorRun.cpuPerReview).toFixed(2)}x the floor's`);
+        cpu['floor']!.push(floorRun.cpuPerReview);
+        console.log(`  round ${round}  ${'floor'.padEnd(width)}${format(floorRun)}`);
+        for (const v of variants) {
+          // Review lines may be written asynchronously: let the earlier ones arrive before counting, the last ones after.
+          await sleep(300);
+          const linesBefore = v.server.reviewLines();
+          const run = await measure(v.server, scenario.body);
+          await sleep(300);
+          (ratios[v.label] ??= []).push(run.rps / floorRun.rps);
+          (cpu[v.label] ??= []).push(run.cpuPerReview);
+          console.log(`           ${v.label.padEnd(width)}${format(run)}  ${(run.rps / floorRun.rps).toFixed(2)}x the floor, review log lines ${v.server.reviewLines() - linesBefore}`);
+        }
       }
-      const saturation = (await measureOnce(podvisor, scenario.body)).rps;
-      const half = Math.max(1, Math.round(saturation / 2));
-      const halfLoad = await measure(podvisor, scenario.body, { rate: half });
-      const ratio = median(ratios);
-      console.log(`  ratio (median of ${ROUNDS}): ${ratio.toFixed(2)}x the floor's throughput (target ≥ ${scenario.target}x) ${ratio >= scenario.target ? 'met' : 'NOT met'}`);
-      console.log(`  podvisor at half of its saturation (${half} req/s): p50 ${halfLoad.p50.toFixed(2)} ms, p99 ${halfLoad.p99.toFixed(2)} ms (target ≤ 2 ms) ${halfLoad.p99 <= 2 ? 'met' : 'NOT met'}, p99.9 ${halfLoad.p999.toFixed(2)} ms, errors ${halfLoad.errors}\n`);
-      results.push({ scenario, ratio, halfLoadP99: halfLoad.p99 });
+      const ratio: Record<string, number> = {};
+      const halfLoadP99: Record<string, number> = {};
+      for (const v of variants) {
+        ratio[v.label] = median(ratios[v.label]!);
+        // A short saturation run right before the half-load run, so "half" refers to the machine's current state.
+        const saturation = (await measure(v.server, scenario.body, { seconds: Math.min(SECONDS, 3) })).rps;
+        const half = Math.max(1, Math.round(saturation / 2));
+        const halfLoad = await measure(v.server, scenario.body, { rate: half });
+        halfLoadP99[v.label] = halfLoad.p99;
+        const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+        console.log(`  ${v.label}: ${ratio[v.label]!.toFixed(2)}x the floor's throughput, median of ${ROUNDS} (target ≥ ${scenario.target}x: ${met(ratio[v.label]! >= scenario.target)}); CPU/review ${(median(cpu[v.label]!) / median(cpu['floor']!)).toFixed(2)}x the floor's`);
+        console.log(`  ${v.label} at half of its saturation (${half} req/s): p50 ${halfLoad.p50.toFixed(2)} ms, p99 ${halfLoad.p99.toFixed(2)} ms (target ≤ 2 ms: ${met(halfLoad.p99 <= 2)}), p99.9 ${halfLoad.p999.toFixed(2)} ms, errors ${halfLoad.errors}`);
+      }
+      console.log('');
+      results.push({ scenario, ratio, halfLoadP99, cpuPerReview: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)])), windows: {} });
     }
   } finally {
-    await podvisor.stop();
+    for (const v of variants) await v.server.stop();
     await floor.stop();
   }
   return results;
-}
-
-/** A short saturation run, right before the half-load run, so "half" refers to the current machine state. */
-function measureOnce(server: Server, body: string): Promise<Measurement> {
-  return measure(server, body, { seconds: Math.min(SECONDS, 3) });
 }
 
 function setFloorResponse(floor: Server, response: string): Promise<void> {
@@ -293,52 +314,54 @@ function mainThreadProfile(dir: string, pid: number): ProfileIndex {
 }
 
 async function breakdown(certDir: string, ca: string, results: ScenarioResult[]): Promise<void> {
-  const podvisorDir = mkdtempSync(join(tmpdir(), 'podvisor-bench-prof-'));
-  const floorDir = mkdtempSync(join(tmpdir(), 'podvisor-bench-floor-prof-'));
-  const podvisor = await startPodvisor(certDir, podvisorDir);
-  const floor = await startFloor(certDir, floorDir);
+  const dirs: Record<string, string> = {};
+  const servers: { label: string; server: Server }[] = [];
   try {
+    dirs['floor'] = mkdtempSync(join(tmpdir(), 'podvisor-bench-prof-'));
+    servers.push({ label: 'floor', server: await startFloor(certDir, dirs['floor']) });
+    for (const v of VARIANTS) {
+      dirs[v.label] = mkdtempSync(join(tmpdir(), 'podvisor-bench-prof-'));
+      servers.push({ label: v.label, server: await startPodvisor(certDir, v.cli, dirs[v.label]) });
+    }
     for (const result of results) {
       const { body } = result.scenario;
-      await setFloorResponse(floor, (await post(podvisor.port, ca, body)).text);
-      await measure(floor, body, { seconds: 1 });
-      await measure(podvisor, body, { seconds: 1 });
-      const f = await measure(floor, body, { seconds: PROFILE_SECONDS });
-      const p = await measure(podvisor, body, { seconds: PROFILE_SECONDS });
-      result.floorWindow = f;
-      result.podvisorWindow = p;
+      await setFloorResponse(servers[0]!.server, (await post(servers.at(-1)!.server.port, ca, body)).text);
+      for (const { server } of servers) await measure(server, body, { seconds: 1 });
+      for (const { label, server } of servers) result.windows[label] = await measure(server, body, { seconds: PROFILE_SECONDS });
     }
   } finally {
     // --cpu-prof writes the profile when the process exits (podvisor: SIGTERM → drain → exit).
-    await podvisor.stop();
-    await floor.stop();
+    for (const { server } of servers) await server.stop();
   }
-  const podvisorProfile = mainThreadProfile(podvisorDir, pidOf(podvisor));
-  const floorProfile = mainThreadProfile(floorDir, pidOf(floor));
-  console.log(`CPU µs per review by stage, profiled servers, ${PROFILE_SECONDS} s of load each per scenario`);
-  console.log(`(each stage's share of the profile's busy samples × the CPU time /proc counted in the same window; profiling adds a little)`);
-  // V8 samples on wall-clock time: on a shared CPU a preempted stack keeps being charged. Shares are still right, so
-  // they are scaled to the CPU time the kernel counted for the process in that window.
-  const perReview = (totals: StageTotals, run: Measurement) => {
-    const busy = Object.values(totals.micros).reduce((a, b) => a + b, 0);
-    return Object.fromEntries(STAGES.map((s) => [s, busy === 0 ? 0 : (totals.micros[s] / busy) * run.cpuPerReview])) as Record<string, number>;
-  };
-  const columns = results.map((r) => {
-    const fw = r.floorWindow!;
-    const pw = r.podvisorWindow!;
-    return { floor: perReview(floorProfile.window(fw.from, fw.to), fw), podvisor: perReview(podvisorProfile.window(pw.from, pw.to), pw) };
-  });
-  const width = Math.max(...STAGES.map((s) => s.length)) + 2;
-  console.log(`${''.padEnd(width)}${results.map((_r, i) => `${`[${i + 1}] floor`.padStart(12)}${'podvisor'.padStart(10)}`).join('')}`);
+  const profiles = Object.fromEntries(servers.map(({ label, server }) => [label, mainThreadProfile(dirs[label]!, pidOf(server))]));
+  for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true });
+
+  console.log(`CPU µs per review by stage (--cpu-prof, ${PROFILE_SECONDS} s of load per server and scenario)`);
+  // Each stage's share of the profile's busy samples × the server's CPU time per review measured unprofiled above
+  // (/proc): V8 samples wall-clock time (a preempted stack keeps being charged on a shared CPU) and profiling adds
+  // its own cost, but the shares hold.
+  const labels = servers.map((s) => s.label);
+  const columns = results.map((r) =>
+    Object.fromEntries(
+      labels.map((label) => {
+        const w = r.windows[label]!;
+        const totals: StageTotals = profiles[label]!.window(w.from, w.to);
+        const busy = Object.values(totals.micros).reduce((a, b) => a + b, 0);
+        return [label, Object.fromEntries(STAGES.map((s) => [s, busy === 0 ? 0 : (totals.micros[s] / busy) * r.cpuPerReview[label]!]))];
+      }),
+    ) as Record<string, Record<string, number>>,
+  );
+  const width = Math.max(...STAGES.map((s) => s.length)) + 1;
+  const cell = Math.max(...labels.map((l) => l.length)) + 2;
+  console.log(`${''.padEnd(width)}${results.map((_r, i) => `[${i + 1}]`.padEnd(cell * labels.length)).join('  ')}`);
+  console.log(`${''.padEnd(width)}${results.map(() => labels.map((l) => l.padStart(cell)).join('')).join('  ')}`);
   for (const stage of STAGES) {
-    if (columns.every((c) => c.floor[stage]! < 0.05 && c.podvisor[stage]! < 0.05)) continue;
-    console.log(`${stage.padEnd(width)}${columns.map((c) => `${c.floor[stage]!.toFixed(1).padStart(12)}${c.podvisor[stage]!.toFixed(1).padStart(10)}`).join('')}`);
+    if (columns.every((c) => labels.every((l) => c[l]![stage]! < 0.05))) continue;
+    console.log(`${stage.padEnd(width)}${columns.map((c) => labels.map((l) => c[l]![stage]!.toFixed(1).padStart(cell)).join('')).join('  ')}`);
   }
   const total = (column: Record<string, number>) => Object.values(column).reduce((a, b) => a + b, 0);
-  console.log(`${'total'.padEnd(width)}${columns.map((c) => `${total(c.floor).toFixed(1).padStart(12)}${total(c.podvisor).toFixed(1).padStart(10)}`).join('')}`);
+  console.log(`${'total (= CPU/review above)'.padEnd(width)}${columns.map((c) => labels.map((l) => total(c[l]!).toFixed(1).padStart(cell)).join('')).join('  ')}`);
   results.forEach((r, i) => console.log(`[${i + 1}] ${r.scenario.name}`));
-  rmSync(podvisorDir, { recursive: true, force: true });
-  rmSync(floorDir, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
@@ -346,14 +369,18 @@ async function main(): Promise<void> {
   const certDir = mkdtempSync(join(tmpdir(), 'podvisor-bench-'));
   const tls = await loadTls({ certDir, service: 'podvisor', namespace: 'podvisor-system' });
   console.log(
-    `podvisor bench: ${ROUNDS} alternated rounds of ${SECONDS} s per scenario, ${CONNECTIONS} keep-alive TLS connections, node ${process.version}, loopback only, ` +
+    `podvisor bench (${VARIANTS.map((v) => `${v.label}: ${v.cli}`).join(', ')}): ${ROUNDS} alternated rounds of ${SECONDS} s per scenario, ${CONNECTIONS} keep-alive TLS connections, node ${process.version}, loopback only, ` +
       (PIN ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${CLIENT_CPU}\n` : 'not pinned\n'),
   );
   try {
     const results = await throughput(certDir, tls.ca!);
     await breakdown(certDir, tls.ca!, results);
     console.log('\nsummary');
-    for (const r of results) console.log(`  ${r.scenario.name.padEnd(34)} ${r.ratio.toFixed(2)}x the floor (target ${r.scenario.target}x)  p99 at half saturation ${r.halfLoadP99.toFixed(2)} ms (target 2 ms)`);
+    for (const r of results) {
+      for (const v of VARIANTS) {
+        console.log(`  ${v.label.padEnd(9)} ${r.scenario.name.padEnd(34)} ${r.ratio[v.label]!.toFixed(2)}x the floor (target ${r.scenario.target}x)  p99 at half saturation ${r.halfLoadP99[v.label]!.toFixed(2)} ms (target 2 ms)`);
+      }
+    }
   } finally {
     rmSync(certDir, { recursive: true, force: true });
   }
