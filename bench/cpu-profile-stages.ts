@@ -1,7 +1,8 @@
 // CPU time by stage, from a V8 `.cpuprofile` (node --cpu-prof) of a server under load.
 // Each sample is charged to the stage of the innermost frame on its stack that belongs to a stage: a JSON.parse
 // called by the body parser is "body parse", a JSON.stringify called by pino is "logging". Built-in frames (no URL,
-// e.g. JSON.parse itself) belong to their caller.
+// e.g. JSON.parse itself) and node core belong to their caller; node core under fastify, or under nothing of
+// podvisor's (socket reads, TLS, (program)), is "TLS + HTTP", the floor every server pays.
 import { readFileSync } from 'node:fs';
 
 export const STAGES = [
@@ -61,13 +62,16 @@ function frameStage(frame: CallFrame, caller: CallFrame | undefined): Stage | un
   if (/\/server\/review-response\./.test(url) || SERIALIZER.test(url)) return 'response serialization';
   if (MUTATION.test(url)) return 'opt-in and mutation';
   // The body parser (podvisor: `parseJsonBody`; the floor: `collectBody`/`parseBody`) and fastify's body reader.
-  if (name === 'parseJsonBody' || name === 'collectBody' || name === 'parseBody' || /\/fastify\/lib\/content-type-parser\./.test(url)) return 'body read + JSON.parse';
+  if (/\/server\/body-reader\./.test(url) || name === 'parseJsonBody' || name === 'collectBody' || name === 'parseBody' || /\/fastify\/lib\/content-type-parser\./.test(url)) return 'body read + JSON.parse';
   if (/\/fastify\/lib\/reply\./.test(url) && name === 'serialize') return 'response serialization';
   if (FRAMEWORK.test(url)) return 'framework (fastify routing, hooks, reply)';
   if (/\/(src|dist)\/server\//.test(url)) return 'route handler glue';
-  if (url.startsWith('node:') || url.startsWith('internal/')) return 'TLS + HTTP (node core, native)';
   return undefined;
 }
+
+const isNodeCore = (frame: CallFrame) => frame.url.startsWith('node:') || frame.url.startsWith('internal/');
+/** Stages whose calls into node core are HTTP work (writing the response, reading the socket), not their own. */
+const HTTP_CALLERS: ReadonlySet<Stage> = new Set(['framework (fastify routing, hooks, reply)', 'route handler glue', 'other']);
 
 export interface StageTotals {
   /** CPU microseconds per stage inside the window. */
@@ -97,7 +101,10 @@ export function readProfile(file: string): ProfileIndex {
     if (node.callFrame.functionName === '(idle)') return null;
     const up = parent.get(id);
     const own = frameStage(node.callFrame, up === undefined ? undefined : byId.get(up)!.callFrame);
-    const stage = own ?? (up === undefined ? 'other' : resolve(up) ?? 'other');
+    // Unclaimed frames belong to their caller. Node core belongs to its caller too (sonic-boom's fs.write is
+    // logging), except under fastify or nothing at all: that is the HTTP and TLS work every server does.
+    const inherited = up === undefined ? 'other' : (resolve(up) ?? 'other');
+    const stage = own ?? (isNodeCore(node.callFrame) && HTTP_CALLERS.has(inherited) ? 'TLS + HTTP (node core, native)' : inherited);
     stageOf.set(id, stage);
     return stage;
   };
