@@ -364,6 +364,43 @@ async function breakdown(certDir: string, ca: string, results: ScenarioResult[])
   results.forEach((r, i) => console.log(`[${i + 1}] ${r.scenario.name}`));
 }
 
+/**
+ * `npm run bench:capacity`: for each scenario, the highest rate one podvisor process pinned to one CPU answers with
+ * p99 ≤ CAPACITY_P99_MS: offered rates step up by a tenth of the saturation rate, BENCH_SECONDS each, until p99 passes
+ * the bound or the rate is no longer reached.
+ */
+const CAPACITY_P99_MS = Number(process.env['BENCH_CAPACITY_P99_MS'] ?? 5);
+
+async function capacity(certDir: string): Promise<void> {
+  const podvisor = await startPodvisor(certDir, VARIANTS.at(-1)!.cli);
+  try {
+    console.log(`capacity: highest offered rate with p99 ≤ ${CAPACITY_P99_MS} ms, one podvisor process on one CPU, ${CONNECTIONS} connections\n`);
+    const rows: string[] = [];
+    for (const scenario of scenarios) {
+      await measure(podvisor, scenario.body, { seconds: 2 });
+      const saturation = (await measure(podvisor, scenario.body, { seconds: Math.min(SECONDS, 3) })).rps;
+      let best: { rate: number; run: Measurement } | undefined;
+      for (let step = 2; step <= 10; step += 1) {
+        const rate = Math.round((saturation * step) / 10);
+        const run = await measure(podvisor, scenario.body, { rate });
+        const ok = run.p99 <= CAPACITY_P99_MS && run.rps >= rate * 0.97 && run.errors === 0;
+        console.log(`  ${scenario.name}: offered ${rate} req/s → ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms, ${run.cpuPerReview.toFixed(0)} µs CPU/review ${ok ? 'ok' : 'over'}`);
+        if (!ok) break;
+        best = { rate, run };
+      }
+      rows.push(
+        best === undefined
+          ? `  ${scenario.name.padEnd(34)} no rate met p99 ≤ ${CAPACITY_P99_MS} ms (saturation ${saturation.toFixed(0)} req/s)`
+          : `  ${scenario.name.padEnd(34)} ${best.rate} reviews/s per CPU at p99 ${best.run.p99.toFixed(2)} ms (saturation ${saturation.toFixed(0)} req/s, ${best.run.cpuPerReview.toFixed(0)} µs CPU/review)`,
+      );
+    }
+    console.log(`\ncapacity (p99 ≤ ${CAPACITY_P99_MS} ms)`);
+    for (const row of rows) console.log(row);
+  } finally {
+    await podvisor.stop();
+  }
+}
+
 async function main(): Promise<void> {
   if (PIN) execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CPU, String(process.pid)], { stdio: 'ignore' });
   const certDir = mkdtempSync(join(tmpdir(), 'podvisor-bench-'));
@@ -373,6 +410,7 @@ async function main(): Promise<void> {
       (PIN ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${CLIENT_CPU}\n` : 'not pinned\n'),
   );
   try {
+    if (process.env['BENCH_CAPACITY'] === '1') return await capacity(certDir);
     const results = await throughput(certDir, tls.ca!);
     await breakdown(certDir, tls.ca!, results);
     console.log('\nsummary');
