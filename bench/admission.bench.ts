@@ -1,23 +1,42 @@
-// npm run bench — podvisor's POST /mutate against the bare node:https floor, in the same run, on loopback only.
-// Each server runs in its own process; autocannon drives them from this one (2 cores: one each).
-// Bounded: every measurement lasts BENCH_SECONDS (default 10) and stops by itself.
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// npm run bench — podvisor's POST /mutate against the bare node:https floor, side by side in the same run, loopback only.
+//
+// 1. Throughput: for each scenario the floor (bench/floor-server.ts, answering podvisor's own bytes for that review)
+//    and podvisor are loaded alternately, BENCH_ROUNDS times each, BENCH_SECONDS per run, BENCH_CONNECTIONS keep-alive
+//    TLS connections. Printed: req/s, latency percentiles, CPU µs per review (from /proc/<pid>/stat), the ratio, and
+//    podvisor's p99 at half of its own saturation rate.
+// 2. Breakdown: both servers run again under --cpu-prof; each scenario loads each server for BENCH_PROFILE_SECONDS and
+//    the samples inside that window are charged to stages (bench/cpu-profile-stages.ts), in CPU µs per review.
+//
+// Servers are pinned to BENCH_SERVER_CPU (default 1) and this process (autocannon) to BENCH_CLIENT_CPU (default 0),
+// when taskset exists and there are 2 CPUs or more. podvisor runs as deployed (dist/cli.js serve, logLevel info);
+// its stdout is a pipe read by this process, and every review line is counted.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { loadTls } from '../src/server/tls.js';
+import { readProfile, STAGES, type ProfileIndex, type StageTotals } from './cpu-profile-stages.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
-const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 10);
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
+const PROFILE_SECONDS = Number(process.env['BENCH_PROFILE_SECONDS'] ?? 4);
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 16);
+const SERVER_CPU = process.env['BENCH_SERVER_CPU'] ?? '1';
+const CLIENT_CPU = process.env['BENCH_CLIENT_CPU'] ?? '0';
+const PIN = availableParallelism() >= 2 && existsSync('/usr/bin/taskset');
+/** Ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = Number(process.env['BENCH_CLK_TCK'] ?? 100);
 
 interface Scenario {
   readonly name: string;
   readonly body: string;
+  /** The throughput ratio to the floor the issue asks for. */
+  readonly target: number;
 }
 
 function review(fixture: string): string {
@@ -25,8 +44,8 @@ function review(fixture: string): string {
 }
 
 const scenarios: Scenario[] = [
-  { name: 'Pod CREATE, opted in (review-01)', body: review('review-01-pod-create.json') },
-  { name: 'DaemonSet CREATE (review-11)', body: review('review-11-daemonset-create.json') },
+  { name: 'Pod CREATE, opted in (review-01)', body: review('review-01-pod-create.json'), target: 0.7 },
+  { name: 'DaemonSet CREATE (review-11)', body: review('review-11-daemonset-create.json'), target: 0.7 },
   {
     name: 'Pod CREATE, not opted in',
     body: JSON.stringify(
@@ -35,6 +54,7 @@ const scenarios: Scenario[] = [
         return r;
       })(JSON.parse(review('review-01-pod-create.json'))),
     ),
+    target: 0.9,
   },
 ];
 
@@ -50,50 +70,97 @@ function freePort(): Promise<number> {
   });
 }
 
-function startFloor(certDir: string, port: number, response: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(ROOT, 'bench/floor-server.ts'), [certDir, String(port)], {
-      cwd: ROOT,
-      env: { ...process.env, FLOOR_RESPONSE: response },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      execArgv: ['--import', 'tsx'],
-    });
-    child.once('message', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
-  });
+interface Server {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** Review log lines seen on stdout so far (podvisor only). */
+  reviewLines(): number;
+  stop(): Promise<void>;
 }
 
-/** podvisor as deployed: the compiled CLI, logging one JSON line per review at info (to /dev/null here). */
-async function startPodvisor(certDir: string, port: number, opsPort: number): Promise<ChildProcess> {
-  const config = join(certDir, 'config.yaml');
+/** node with `args`, pinned to the server CPU; stdout is a pipe this process drains (and counts review lines of). */
+function spawnNode(args: string[]): { child: ChildProcess; reviewLines: () => number } {
+  const command = PIN ? 'taskset' : process.execPath;
+  const argv = PIN ? ['-c', SERVER_CPU, process.execPath, ...args] : args;
+  const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  let lines = 0;
+  const marker = Buffer.from('"msg":"review"');
+  child.stdout!.on('data', (chunk: Buffer) => {
+    for (let at = chunk.indexOf(marker); at !== -1; at = chunk.indexOf(marker, at + marker.length)) lines += 1;
+  });
+  return { child, reviewLines: () => lines };
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => (clearTimeout(timer), resolve()));
+      child.kill('SIGTERM');
+    });
+}
+
+async function startFloor(certDir: string, cpuProfileDir?: string): Promise<Server> {
+  const port = await freePort();
+  const profiling = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-interval', '1000'];
+  const { child, reviewLines } = spawnNode([...profiling, '--import', 'tsx', join(ROOT, 'bench/floor-server.ts'), certDir, String(port)]);
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
+  });
+  return { child, port, reviewLines, stop: stopper(child) };
+}
+
+/** podvisor as deployed: the compiled CLI with the default config (logLevel info), TLS from `certDir`. */
+async function startPodvisor(certDir: string, cli: string, cpuProfileDir?: string): Promise<Server> {
+  const [port, opsPort] = [await freePort(), await freePort()];
+  const config = join(certDir, `config-${port}.yaml`);
   writeFileSync(config, `server:\n  address: 127.0.0.1\n  port: ${port}\n  opsAddress: 127.0.0.1\n  opsPort: ${opsPort}\n  drainSeconds: 0\ntls:\n  certDir: ${certDir}\n`);
-  const child = fork(join(ROOT, 'dist/cli.js'), ['serve', '--config', config], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
-  for (let i = 0; i < 100; i += 1) {
+  const profiling = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir, '--cpu-prof-interval', '1000'];
+  const { child, reviewLines } = spawnNode([...profiling, cli, 'serve', '--config', config]);
+  for (let i = 0; i < 150; i += 1) {
     await new Promise((r) => setTimeout(r, 100));
-    const ok = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then((r) => r.ok, () => false);
-    if (ok) return child;
+    if (child.exitCode !== null) throw new Error(`podvisor exited with ${child.exitCode}`);
+    if (await fetch(`http://127.0.0.1:${opsPort}/readyz`).then((r) => r.ok, () => false)) return { child, port, reviewLines, stop: stopper(child) };
   }
   throw new Error('podvisor did not become ready');
 }
 
-function post(port: number, ca: string, body: string): Promise<string> {
+function post(port: number, ca: string, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', ca, servername: 'localhost', agent: new Agent({ ca }), headers: { 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.on('data', (c) => (text += c));
-      res.on('end', () => resolve(text));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on('error', reject);
     req.end(body);
   });
 }
 
+/** User + system CPU time of a process so far, µs. */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
+/** The pid of the node process itself (under taskset it is the same pid: taskset execs). */
+const pidOf = (server: Server) => server.child.pid!;
+
 interface Measurement {
+  readonly requests: number;
   readonly rps: number;
   readonly p50: number;
   readonly p99: number;
   readonly p999: number;
   readonly errors: number;
+  /** CPU µs the server spent per answered review during the run. */
+  readonly cpuPerReview: number;
+  /** process.hrtime µs at the start and end of the load (the clock of --cpu-prof). */
+  readonly from: number;
+  readonly to: number;
 }
 
 /** Percentile of ascending samples (nearest rank). */
@@ -101,71 +168,259 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
+
 /**
  * One autocannon run. autocannon's own histogram truncates latencies to whole milliseconds, so the percentiles are
  * computed from the exact per-response durations it reports in its `response` events.
  */
-async function measure(port: number, body: string, options: { rate?: number; seconds?: number } = {}): Promise<Measurement> {
+async function measure(server: Server, body: string, options: { rate?: number; seconds?: number } = {}): Promise<Measurement> {
   const { rate, seconds = SECONDS } = options;
   const samples: number[] = [];
   let instance: autocannon.Instance | undefined;
+  const cpuBefore = cpuMicros(pidOf(server));
+  const from = nowMicros();
   const done = new Promise<autocannon.Result>((resolve, reject) => {
-    instance = autocannon({
-    url: `https://127.0.0.1:${port}/mutate`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-    connections: CONNECTIONS,
-    duration: seconds,
-    ...(rate !== undefined && { overallRate: rate }),
-    // Loopback benchmark against our own generated certificate; the tests verify the CA.
-    tlsOptions: { rejectUnauthorized: false },
-  } as autocannon.Options, (err, result) => (err ? reject(err) : resolve(result)));
+    instance = autocannon(
+      {
+        url: `https://127.0.0.1:${server.port}/mutate`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        connections: CONNECTIONS,
+        duration: seconds,
+        ...(rate !== undefined && { overallRate: rate }),
+        // Loopback benchmark against our own generated certificate; the tests verify the CA.
+        tlsOptions: { rejectUnauthorized: false },
+      } as autocannon.Options,
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
   });
   instance!.on('response', (_client, _status, _bytes, responseTime) => samples.push(responseTime));
   const result = await done;
+  const to = nowMicros();
+  const cpu = cpuMicros(pidOf(server)) - cpuBefore;
   const sorted = Float64Array.from(samples).sort();
   return {
-    rps: result.requests.average,
+    requests: samples.length,
+    rps: samples.length / ((to - from) / 1e6),
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     p999: percentile(sorted, 99.9),
     errors: result.errors + result.non2xx + result.timeouts,
+    cpuPerReview: cpu / Math.max(1, samples.length),
+    from,
+    to,
   };
 }
 
-const format = (m: Measurement) =>
-  `${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50.toFixed(2).padStart(6)} ms  p99 ${m.p99.toFixed(2).padStart(6)} ms  p99.9 ${m.p999.toFixed(2).padStart(6)} ms  errors ${m.errors}`;
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
-async function main(): Promise<void> {
-  const certDir = mkdtempSync(join(tmpdir(), 'podvisor-bench-'));
-  const tls = await loadTls({ certDir, service: 'podvisor', namespace: 'podvisor-system' });
-  const [podvisorPort, opsPort, floorPort] = [await freePort(), await freePort(), await freePort()];
-  const podvisor = await startPodvisor(certDir, podvisorPort, opsPort);
-  const children: ChildProcess[] = [podvisor];
-  process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+const format = (m: Measurement) =>
+  `${m.rps.toFixed(0).padStart(6)} req/s  ${m.cpuPerReview.toFixed(0).padStart(4)} µs CPU/review  p50 ${m.p50.toFixed(2).padStart(5)} ms  p99 ${m.p99.toFixed(2).padStart(5)} ms  p99.9 ${m.p999.toFixed(2).padStart(5)} ms  errors ${m.errors}`;
+
+/** A podvisor build under test: this checkout's dist/, and optionally a baseline build (BENCH_BASELINE=<dir>/cli.js). */
+interface Variant {
+  readonly label: string;
+  readonly cli: string;
+}
+
+const VARIANTS: Variant[] = [
+  ...(process.env['BENCH_BASELINE'] === undefined ? [] : [{ label: 'baseline', cli: process.env['BENCH_BASELINE'] }]),
+  { label: 'podvisor', cli: join(ROOT, 'dist/cli.js') },
+];
+
+interface ScenarioResult {
+  readonly scenario: Scenario;
+  /** Median over the rounds, per variant label and 'floor'. */
+  readonly ratio: Record<string, number>;
+  readonly cpuPerReview: Record<string, number>;
+  readonly halfLoadP99: Record<string, number>;
+  readonly windows: Record<string, Measurement>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function throughput(certDir: string, ca: string): Promise<ScenarioResult[]> {
+  const variants = await Promise.all(VARIANTS.map(async (v) => ({ ...v, server: await startPodvisor(certDir, v.cli) })));
+  const floor = await startFloor(certDir);
+  const results: ScenarioResult[] = [];
+  const width = Math.max(...VARIANTS.map((v) => v.label.length), 5) + 2;
   try {
-    console.log(`podvisor bench: ${SECONDS}s per run, ${CONNECTIONS} keep-alive connections, node ${process.version}, loopback only\n`);
     for (const scenario of scenarios) {
       // The floor answers with podvisor's own answer for this review, so both send the same bytes.
-      const canned = await post(podvisorPort, tls.ca!, scenario.body);
-      const floor = await startFloor(certDir, floorPort, canned);
-      children.push(floor);
-      // Warm up both JITs before measuring.
-      await measure(floorPort, scenario.body, { seconds: 2 });
-      await measure(podvisorPort, scenario.body, { seconds: 2 });
-      const floorRun = await measure(floorPort, scenario.body);
-      const podvisorRun = await measure(podvisorPort, scenario.body);
-      const halfLoad = await measure(podvisorPort, scenario.body, { rate: Math.max(1, Math.round(podvisorRun.rps / 2)) });
-      floor.kill('SIGTERM');
+      const answer = await post(variants.at(-1)!.server.port, ca, scenario.body);
+      if (answer.status !== 200) throw new Error(`${scenario.name}: podvisor answered ${answer.status}: ${answer.text}`);
+      await setFloorResponse(floor, answer.text);
+      await measure(floor, scenario.body, { seconds: 2 });
+      for (const v of variants) await measure(v.server, scenario.body, { seconds: 2 });
       console.log(scenario.name);
-      console.log(`  floor     ${format(floorRun)}`);
-      console.log(`  podvisor  ${format(podvisorRun)}`);
-      console.log(`  ratio     ${(podvisorRun.rps / floorRun.rps).toFixed(2)}x the floor's throughput`);
-      console.log(`  podvisor at 50% of its max (${Math.round(podvisorRun.rps / 2)} req/s): p99 ${halfLoad.p99.toFixed(2)} ms, p99.9 ${halfLoad.p999.toFixed(2)} ms\n`);
+      const ratios: Record<string, number[]> = {};
+      const cpu: Record<string, number[]> = { floor: [] };
+      for (let round = 1; round <= ROUNDS; round += 1) {
+        const floorRun = await measure(floor, scenario.body);
+        cpu['floor']!.push(floorRun.cpuPerReview);
+        console.log(`  round ${round}  ${'floor'.padEnd(width)}${format(floorRun)}`);
+        for (const v of variants) {
+          // Review lines may be written asynchronously: let the earlier ones arrive before counting, the last ones after.
+          await sleep(300);
+          const linesBefore = v.server.reviewLines();
+          const run = await measure(v.server, scenario.body);
+          await sleep(300);
+          (ratios[v.label] ??= []).push(run.rps / floorRun.rps);
+          (cpu[v.label] ??= []).push(run.cpuPerReview);
+          console.log(`           ${v.label.padEnd(width)}${format(run)}  ${(run.rps / floorRun.rps).toFixed(2)}x the floor, review log lines ${v.server.reviewLines() - linesBefore}`);
+        }
+      }
+      const ratio: Record<string, number> = {};
+      const halfLoadP99: Record<string, number> = {};
+      for (const v of variants) {
+        ratio[v.label] = median(ratios[v.label]!);
+        // A short saturation run right before the half-load run, so "half" refers to the machine's current state.
+        const saturation = (await measure(v.server, scenario.body, { seconds: Math.min(SECONDS, 3) })).rps;
+        const half = Math.max(1, Math.round(saturation / 2));
+        const halfLoad = await measure(v.server, scenario.body, { rate: half });
+        halfLoadP99[v.label] = halfLoad.p99;
+        const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+        console.log(`  ${v.label}: ${ratio[v.label]!.toFixed(2)}x the floor's throughput, median of ${ROUNDS} (target ≥ ${scenario.target}x: ${met(ratio[v.label]! >= scenario.target)}); CPU/review ${(median(cpu[v.label]!) / median(cpu['floor']!)).toFixed(2)}x the floor's`);
+        console.log(`  ${v.label} at half of its saturation (${half} req/s): p50 ${halfLoad.p50.toFixed(2)} ms, p99 ${halfLoad.p99.toFixed(2)} ms (target ≤ 2 ms: ${met(halfLoad.p99 <= 2)}), p99.9 ${halfLoad.p999.toFixed(2)} ms, errors ${halfLoad.errors}`);
+      }
+      console.log('');
+      results.push({ scenario, ratio, halfLoadP99, cpuPerReview: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)])), windows: {} });
     }
   } finally {
-    for (const child of children) child.kill('SIGTERM');
+    for (const v of variants) await v.server.stop();
+    await floor.stop();
+  }
+  return results;
+}
+
+function setFloorResponse(floor: Server, response: string): Promise<void> {
+  return new Promise((resolve) => {
+    floor.child.once('message', () => resolve());
+    floor.child.send({ response });
+  });
+}
+
+/** The main thread's profile (CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile; tsx adds a loader thread to the floor). */
+function mainThreadProfile(dir: string, pid: number): ProfileIndex {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[3] === String(pid) && f.split('.')[4] === '0');
+  if (files.length !== 1) throw new Error(`expected one main-thread .cpuprofile of ${pid} in ${dir}, found ${files.length}`);
+  return readProfile(join(dir, files[0]!));
+}
+
+async function breakdown(certDir: string, ca: string, results: ScenarioResult[]): Promise<void> {
+  const dirs: Record<string, string> = {};
+  const servers: { label: string; server: Server }[] = [];
+  try {
+    dirs['floor'] = mkdtempSync(join(tmpdir(), 'podvisor-bench-prof-'));
+    servers.push({ label: 'floor', server: await startFloor(certDir, dirs['floor']) });
+    for (const v of VARIANTS) {
+      dirs[v.label] = mkdtempSync(join(tmpdir(), 'podvisor-bench-prof-'));
+      servers.push({ label: v.label, server: await startPodvisor(certDir, v.cli, dirs[v.label]) });
+    }
+    for (const result of results) {
+      const { body } = result.scenario;
+      await setFloorResponse(servers[0]!.server, (await post(servers.at(-1)!.server.port, ca, body)).text);
+      for (const { server } of servers) await measure(server, body, { seconds: 1 });
+      for (const { label, server } of servers) result.windows[label] = await measure(server, body, { seconds: PROFILE_SECONDS });
+    }
+  } finally {
+    // --cpu-prof writes the profile when the process exits (podvisor: SIGTERM → drain → exit).
+    for (const { server } of servers) await server.stop();
+  }
+  const profiles = Object.fromEntries(servers.map(({ label, server }) => [label, mainThreadProfile(dirs[label]!, pidOf(server))]));
+  for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true });
+
+  console.log(`CPU µs per review by stage (--cpu-prof, ${PROFILE_SECONDS} s of load per server and scenario)`);
+  // Each stage's share of the profile's busy samples × the server's CPU time per review measured unprofiled above
+  // (/proc): V8 samples wall-clock time (a preempted stack keeps being charged on a shared CPU) and profiling adds
+  // its own cost, but the shares hold.
+  const labels = servers.map((s) => s.label);
+  const columns = results.map((r) =>
+    Object.fromEntries(
+      labels.map((label) => {
+        const w = r.windows[label]!;
+        const totals: StageTotals = profiles[label]!.window(w.from, w.to);
+        const busy = Object.values(totals.micros).reduce((a, b) => a + b, 0);
+        return [label, Object.fromEntries(STAGES.map((s) => [s, busy === 0 ? 0 : (totals.micros[s] / busy) * r.cpuPerReview[label]!]))];
+      }),
+    ) as Record<string, Record<string, number>>,
+  );
+  const width = Math.max(...STAGES.map((s) => s.length)) + 1;
+  const cell = Math.max(...labels.map((l) => l.length)) + 2;
+  console.log(`${''.padEnd(width)}${results.map((_r, i) => `[${i + 1}]`.padEnd(cell * labels.length)).join('  ')}`);
+  console.log(`${''.padEnd(width)}${results.map(() => labels.map((l) => l.padStart(cell)).join('')).join('  ')}`);
+  for (const stage of STAGES) {
+    if (columns.every((c) => labels.every((l) => c[l]![stage]! < 0.05))) continue;
+    console.log(`${stage.padEnd(width)}${columns.map((c) => labels.map((l) => c[l]![stage]!.toFixed(1).padStart(cell)).join('')).join('  ')}`);
+  }
+  const total = (column: Record<string, number>) => Object.values(column).reduce((a, b) => a + b, 0);
+  console.log(`${'total (= CPU/review above)'.padEnd(width)}${columns.map((c) => labels.map((l) => total(c[l]!).toFixed(1).padStart(cell)).join('')).join('  ')}`);
+  results.forEach((r, i) => console.log(`[${i + 1}] ${r.scenario.name}`));
+}
+
+/**
+ * `npm run bench:capacity`: for each scenario, the highest rate one podvisor process pinned to one CPU answers with
+ * p99 ≤ CAPACITY_P99_MS: offered rates step up by a tenth of the saturation rate, BENCH_SECONDS each, until p99 passes
+ * the bound or the rate is no longer reached.
+ */
+const CAPACITY_P99_MS = Number(process.env['BENCH_CAPACITY_P99_MS'] ?? 5);
+
+async function capacity(certDir: string): Promise<void> {
+  const podvisor = await startPodvisor(certDir, VARIANTS.at(-1)!.cli);
+  try {
+    console.log(`capacity: highest offered rate with p99 ≤ ${CAPACITY_P99_MS} ms, one podvisor process on one CPU, ${CONNECTIONS} connections\n`);
+    const rows: string[] = [];
+    for (const scenario of scenarios) {
+      await measure(podvisor, scenario.body, { seconds: 2 });
+      const saturation = (await measure(podvisor, scenario.body, { seconds: Math.min(SECONDS, 3) })).rps;
+      let best: { rate: number; run: Measurement } | undefined;
+      for (let step = 2; step <= 10; step += 1) {
+        const rate = Math.round((saturation * step) / 10);
+        const run = await measure(podvisor, scenario.body, { rate });
+        const ok = run.p99 <= CAPACITY_P99_MS && run.rps >= rate * 0.97 && run.errors === 0;
+        console.log(`  ${scenario.name}: offered ${rate} req/s → ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms, ${run.cpuPerReview.toFixed(0)} µs CPU/review ${ok ? 'ok' : 'over'}`);
+        if (!ok) break;
+        best = { rate, run };
+      }
+      rows.push(
+        best === undefined
+          ? `  ${scenario.name.padEnd(34)} no rate met p99 ≤ ${CAPACITY_P99_MS} ms (saturation ${saturation.toFixed(0)} req/s)`
+          : `  ${scenario.name.padEnd(34)} ${best.rate} reviews/s per CPU at p99 ${best.run.p99.toFixed(2)} ms (saturation ${saturation.toFixed(0)} req/s, ${best.run.cpuPerReview.toFixed(0)} µs CPU/review)`,
+      );
+    }
+    console.log(`\ncapacity (p99 ≤ ${CAPACITY_P99_MS} ms)`);
+    for (const row of rows) console.log(row);
+  } finally {
+    await podvisor.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  if (PIN) execFileSync('taskset', ['-a', '-p', '-c', CLIENT_CPU, String(process.pid)], { stdio: 'ignore' });
+  const certDir = mkdtempSync(join(tmpdir(), 'podvisor-bench-'));
+  const tls = await loadTls({ certDir, service: 'podvisor', namespace: 'podvisor-system' });
+  console.log(
+    `podvisor bench (${VARIANTS.map((v) => `${v.label}: ${v.cli}`).join(', ')}): ${ROUNDS} alternated rounds of ${SECONDS} s per scenario, ${CONNECTIONS} keep-alive TLS connections, node ${process.version}, loopback only, ` +
+      (PIN ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${CLIENT_CPU}\n` : 'not pinned\n'),
+  );
+  try {
+    if (process.env['BENCH_CAPACITY'] === '1') return await capacity(certDir);
+    const results = await throughput(certDir, tls.ca!);
+    await breakdown(certDir, tls.ca!, results);
+    console.log('\nsummary');
+    for (const r of results) {
+      for (const v of VARIANTS) {
+        console.log(`  ${v.label.padEnd(9)} ${r.scenario.name.padEnd(34)} ${r.ratio[v.label]!.toFixed(2)}x the floor (target ${r.scenario.target}x)  p99 at half saturation ${r.halfLoadP99[v.label]!.toFixed(2)} ms (target 2 ms)`);
+      }
+    }
+  } finally {
+    rmSync(certDir, { recursive: true, force: true });
   }
 }
 

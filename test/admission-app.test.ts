@@ -101,7 +101,7 @@ describe('POST /mutate over HTTPS (client verifies the generated CA)', () => {
     expect(reply.json().message).toMatch(/not valid JSON/);
   });
 
-  it('an oversized body (over the 8 MiB limit, above the apiserver\'s 3 MiB cap) → 413 with a message', async () => {
+  it('an oversized body (over the 4 MiB limit: the apiserver\'s 3 MiB cap and the envelope) → 413 with a message', async () => {
     const reply = await t.post('/mutate', JSON.stringify({ pad: 'x'.repeat(8 * 1024 * 1024 + 1) }));
     expect(reply.status).toBe(413);
     expect(reply.json().message).toMatch(/too large/i);

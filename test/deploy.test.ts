@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { DaemonSet, Deployment } from 'kubernetes-types/apps/v1.js';
 import type { ConfigMap, Container, Namespace, Pod, PodSpec, Service } from 'kubernetes-types/core/v1.js';
 import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
+import type { NetworkPolicy, NetworkPolicyIngressRule } from 'kubernetes-types/networking/v1.js';
 import type { ClusterRole, PolicyRule, Role, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -201,6 +202,31 @@ describe('base: the webhook Deployment, Service, config and namespace line up wi
     for (const [k, v] of Object.entries(service.spec!.selector!)) expect(labels[k]).toBe(v);
   });
 
+  it('the NetworkPolicy selects the webhook pods; the HTTPS port admits only address ranges and konnectivity-agent, the ops port the cluster', () => {
+    const policy = find<NetworkPolicy>(list(), 'NetworkPolicy', SERVICE_NAME);
+    expect(policy.metadata?.namespace).toBe(NAMESPACE);
+    const spec = policy.spec!;
+    const labels = deployment().spec!.template.metadata!.labels!;
+    // The same pods as the Service's, and only those.
+    expect(spec.podSelector.matchLabels).toEqual(find<Service>(list(), 'Service', SERVICE_NAME).spec!.selector);
+    for (const [k, v] of Object.entries(spec.podSelector.matchLabels!)) expect(labels[k]).toBe(v);
+    expect(spec.policyTypes).toEqual(['Ingress']);
+    const rules = spec.ingress!;
+    // Every rule names its ports (a rule without ports would open every port), and only the two served ports appear.
+    const ports = rules.map((r) => r.ports!.map((p) => containerPort(p.port)));
+    expect(ports).toEqual([[config().server.port], [config().server.opsPort]]);
+    const [https, ops] = rules as [NetworkPolicyIngressRule, NetworkPolicyIngressRule];
+    // HTTPS: address ranges (the API server's, to narrow per cluster) and the konnectivity agents; no pod selector
+    // that would admit arbitrary pods.
+    for (const peer of https.from!) {
+      if (peer.ipBlock !== undefined) continue;
+      expect(peer.namespaceSelector?.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'kube-system' });
+      expect(peer.podSelector?.matchLabels).toEqual({ 'k8s-app': 'konnectivity-agent' });
+    }
+    expect(https.from!.filter((p) => p.ipBlock !== undefined).map((p) => p.ipBlock!.cidr)).toEqual(['0.0.0.0/0', '::/0']);
+    expect(ops.from).toEqual([{ namespaceSelector: {} }]);
+  });
+
   it('probes hit the ops app routes on the ops port: liveness ignores readiness, readiness fails while not ready', async () => {
     const c = container();
     expect(containerPort(c.livenessProbe!.httpGet!.port)).toBe(config().server.opsPort);
@@ -270,7 +296,7 @@ describe('cert-manager overlay', () => {
     const pem = await generateServingCertificate('podvisor', NAMESPACE);
     const app = buildAdmissionApp({
       tls: pem,
-      bodyLimitBytes: 8 << 20,
+      bodyLimitBytes: 4 << 20,
       keepAliveTimeoutMs: 100_000,
       environment: () => ({ config: parseConfigText('') }) as never,
       log: createLogger('silent'),

@@ -66,6 +66,9 @@ async function setup(): Promise<Setup> {
       '  opsAddress: 127.0.0.1',
       '  opsPort: 0',
       `  drainSeconds: ${DRAIN_SECONDS}`,
+      // The slow request below is held open through the whole drain: longer than the default header/body timeouts.
+      '  headersTimeoutMs: 30000',
+      '  bodyTimeoutMs: 30000',
       'tls:',
       `  certFile: ${certFile}`,
       `  keyFile: ${keyFile}`,

@@ -82,8 +82,21 @@ export const configSchema = z.strictObject({
       port: port.default(8443),
       opsAddress: z.string().min(1).default('0.0.0.0'),
       opsPort: port.default(8080),
-      /** Above the apiserver's 3 MiB request cap: an UPDATE review carries object and oldObject. */
-      bodyLimitBytes: z.number().int().min(3 * 1024 * 1024).default(8 * 1024 * 1024),
+      /**
+       * One review body; larger is a 413. The apiserver accepts request bodies up to 3 MiB (MaxRequestBodyBytes): a
+       * review of an object that size is 3 MiB plus the envelope. An UPDATE review carries object and oldObject as
+       * well: raise this for objects over ~1.5 MiB (etcd's default request limit). Memory is bounded by the
+       * in-flight limits below, not by this one.
+       */
+      bodyLimitBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+      /** Open connections; past this new ones are closed at once (docs/network-hardening.md). */
+      maxConnections: z.number().int().min(16).default(512),
+      /** Bodies being received at once, and the bytes they hold together; past either the oldest is shed. */
+      maxInFlightBodies: z.number().int().min(4).default(64),
+      maxInFlightBodyBytes: z.number().int().min(4 * 1024 * 1024).default(48 * 1024 * 1024),
+      /** Time to send the headers (and finish the TLS handshake), and the whole request: well below the webhook timeout. */
+      headersTimeoutMs: z.number().int().min(100).default(2_000),
+      bodyTimeoutMs: z.number().int().min(100).default(3_000),
       /** Above client-go's 90 s idle timeout, so the server never closes a connection the apiserver reuses. */
       keepAliveTimeoutMs: z.number().int().min(91_000).default(100_000),
       /** On SIGTERM: report not-ready, keep serving this long, then close. */

@@ -1,14 +1,48 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration } from 'prom-client';
 import { VERSION } from '../version.js';
+
+/** A counter whose increments are summed in a Map and handed to prom-client when the registry is read. */
+export interface DeferredCounter<T extends string> {
+  inc(labels: Record<T, string>): void;
+}
 
 export interface Metrics {
   readonly registry: Registry;
+  /** The one metric observed on every review. */
   readonly reviewDuration: Histogram<'endpoint' | 'kind' | 'operation' | 'decision'>;
-  readonly injections: Counter<'feature' | 'kind'>;
-  readonly skips: Counter<'reason'>;
-  readonly malformed: Counter<'endpoint'>;
+  readonly injections: DeferredCounter<'feature' | 'kind'>;
+  readonly skips: DeferredCounter<'reason'>;
+  readonly malformed: DeferredCounter<'endpoint'>;
   /** Policy decisions (src/policy): one per violated rule and mode, or rule "none" when allowed. */
-  readonly policyDecisions: Counter<'policy' | 'rule' | 'mode' | 'decision'>;
+  readonly policyDecisions: DeferredCounter<'policy' | 'rule' | 'mode' | 'decision'>;
+}
+
+/**
+ * On the request path a count is one Map lookup and an addition; prom-client's label hashing and validation run
+ * once per label set per scrape (its `collect` hook), not once per review.
+ */
+function deferredCounter<T extends string>(configuration: CounterConfiguration<T> & { labelNames: readonly T[] }): DeferredCounter<T> {
+  const pending = new Map<string, { labels: Record<T, string>; count: number }>();
+  new Counter<T>({
+    ...configuration,
+    collect() {
+      for (const entry of pending.values()) {
+        if (entry.count === 0) continue;
+        this.inc(entry.labels, entry.count);
+        entry.count = 0;
+      }
+    },
+  });
+  const names = configuration.labelNames;
+  return {
+    inc(labels) {
+      let key = '';
+      for (const name of names) key += `${labels[name]}\u0000`;
+      const entry = pending.get(key);
+      if (entry !== undefined) entry.count += 1;
+      else pending.set(key, { labels: { ...labels }, count: 1 });
+    },
+  };
 }
 
 /** One registry per server instance, so tests and several instances never share counters. */
@@ -28,25 +62,25 @@ export function createMetrics(): Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 3, 10],
       registers: [registry],
     }),
-    injections: new Counter({
+    injections: deferredCounter({
       name: 'podvisor_injections_total',
       help: 'Objects changed by a feature',
       labelNames: ['feature', 'kind'] as const,
       registers: [registry],
     }),
-    skips: new Counter({
+    skips: deferredCounter({
       name: 'podvisor_skips_total',
       help: 'Objects left unchanged, by reason',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
-    malformed: new Counter({
+    malformed: deferredCounter({
       name: 'podvisor_malformed_requests_total',
-      help: 'Requests answered with HTTP 4xx (malformed or oversized AdmissionReview)',
+      help: 'Requests answered with HTTP 4xx (malformed or oversized AdmissionReview, body timeout or body shed under load)',
       labelNames: ['endpoint'] as const,
       registers: [registry],
     }),
-    policyDecisions: new Counter({
+    policyDecisions: deferredCounter({
       name: 'podvisor_policy_decisions_total',
       help: 'Policy decisions by policy, rule (Pod Security check ID, podvisor:privileged, escalation, none) and mode',
       labelNames: ['policy', 'rule', 'mode', 'decision'] as const,

@@ -1,4 +1,4 @@
-import type { Server } from 'node:https';
+import { createServer, type Server } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { reviewMutation } from '../admission/mutate-review.js';
 import { MalformedReviewError, parseAdmissionReview, reviewResponse } from '../admission/review.js';
@@ -7,12 +7,31 @@ import type { AdmissionRequest, AdmissionResponse } from '../admission/types.js'
 import type { MutationEnvironment, MutationOutcome } from '../mutation/pipeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { createBodyReader } from './body-reader.js';
 import { countPolicyDecisions, registerValidateRoute } from './validate-route.js';
+
+/** What a client may hold: the defaults are config `server.*` (src/config/schema.ts). */
+export interface ConnectionLimits {
+  readonly maxConnections: number;
+  readonly maxInFlightBodies: number;
+  readonly maxInFlightBodyBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 512,
+  maxInFlightBodies: 64,
+  maxInFlightBodyBytes: 48 * 1024 * 1024,
+  headersTimeoutMs: 2_000,
+  bodyTimeoutMs: 3_000,
+};
 
 export interface AdmissionAppOptions {
   readonly tls: { readonly cert: string; readonly key: string };
   readonly bodyLimitBytes: number;
   readonly keepAliveTimeoutMs: number;
+  readonly limits?: Partial<ConnectionLimits>;
   /** Read on every review, so a reloaded config applies atomically to the next request. */
   readonly environment: () => MutationEnvironment;
   readonly log: Logger;
@@ -22,39 +41,64 @@ export interface AdmissionAppOptions {
    * request path, and an exception it throws is logged, never turned into a failed answer.
    */
   readonly onReview?: (request: AdmissionRequest, response: AdmissionResponse, outcome: MutationOutcome) => void;
+  /** The same for each /validate answer (Denied Events); the same rules. */
+  readonly onValidate?: (request: AdmissionRequest, response: AdmissionResponse) => void;
 }
 
 /** The HTTPS admission server: `POST /mutate` (HTTP/1.1 — the apiserver does not speak h2 to Service webhooks). */
 export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance<Server> {
   const { log, metrics } = options;
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
   const app = Fastify({
-    https: { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' },
+    // A hostile client is bounded here: connections, time to send headers and body (well below the apiserver's
+    // webhook timeout, podvisor's default 5 s; the apiserver sends a review at once) and a TLS handshake.
+    serverFactory: (handler) => {
+      const server = createServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          minVersion: 'TLSv1.2',
+          handshakeTimeout: limits.headersTimeoutMs,
+          headersTimeout: limits.headersTimeoutMs,
+          // The whole request, headers and body (Node answers 408 and closes).
+          requestTimeout: Math.max(limits.bodyTimeoutMs, limits.headersTimeoutMs),
+          // Above client-go's 90 s IdleConnTimeout, so the apiserver never reuses a connection the server just closed.
+          keepAliveTimeout: options.keepAliveTimeoutMs,
+          // How often the two timeouts above are checked (Node's default, 30 s, would let a stalled body live that long).
+          connectionsCheckingInterval: 500,
+        },
+        handler,
+      );
+      server.maxConnections = limits.maxConnections;
+      // A connection that sends no request: Node's header timeout only starts with a request's first byte. Once a
+      // response is written, Node's keep-alive timeout replaces this one.
+      server.on('secureConnection', (socket) => socket.setTimeout(limits.headersTimeoutMs));
+      return server;
+    },
     logger: false,
     bodyLimit: options.bodyLimitBytes,
-    // Above client-go's 90 s IdleConnTimeout, so the apiserver never reuses a connection the server just closed.
-    keepAliveTimeout: options.keepAliveTimeoutMs,
-    // The apiserver's webhook timeout is at most 30 s.
-    requestTimeout: 30_000,
     // While closing, requests on open keep-alive connections are served (with Connection: close), never 503:
     // the apiserver would count a 503 as a failed call and apply failurePolicy.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   }) as unknown as FastifyInstance<Server>;
 
-  // Every body goes through one JSON parser, whatever its Content-Type, so anything that is not JSON is a 400.
+  // Every body goes through one reader and JSON parser, whatever its Content-Type, so anything that is not JSON is a
+  // 400, and the bodies in flight are bounded together (body-reader.ts).
+  const bodies = createBodyReader({ maxBytes: options.bodyLimitBytes, maxInFlight: limits.maxInFlightBodies, maxInFlightBytes: limits.maxInFlightBodyBytes });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (err) {
-      done(Object.assign(new Error(`body: not valid JSON (${(err as Error).message})`), { statusCode: 400, code: 'PODVISOR_INVALID_JSON' }), undefined);
-    }
-  });
+  app.addContentTypeParser('*', (request, _payload, done) => bodies.read(request.raw, done));
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const statusCode = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
+    // The route, not the URL: a client chooses the URL, and the label set must stay bounded.
+    const endpoint = request.routeOptions.url ?? 'unknown';
+    if (statusCode === 503) {
+      log.warn({ endpoint, statusCode, code: err.code }, err.message);
+      return reply.code(statusCode).send({ error: err.code, message: err.message });
+    }
     if (statusCode < 500) {
-      metrics.malformed.inc({ endpoint: request.url });
+      metrics.malformed.inc({ endpoint });
       log.warn({ url: request.url, statusCode, code: err.code }, err.message);
       return reply.code(statusCode).send({ error: err.code ?? 'BadRequest', message: err.message });
     }
@@ -79,7 +123,8 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     countPolicyDecisions(metrics, decisions);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const decision = !response.allowed ? 'denied' : response.patch !== undefined ? 'patched' : 'allowed';
-    const kind = review.kind.kind;
+    // A metric label only for the kinds podvisor handles: anyone reaching the Service can send any kind.
+    const kind = outcome.skip === 'unsupported_kind' ? 'other' : review.kind.kind;
     metrics.reviewDuration.observe({ endpoint: 'mutate', kind, operation: review.operation, decision }, seconds);
     for (const feature of outcome.injected) metrics.injections.inc({ feature, kind });
     if (outcome.skip !== undefined) metrics.skips.inc({ reason: outcome.skip });
@@ -108,7 +153,7 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     return reviewResponse(response);
   });
 
-  registerValidateRoute(app, { environment: options.environment, log, metrics });
+  registerValidateRoute(app, { environment: options.environment, log, metrics, onReview: options.onValidate });
 
   return app;
 }

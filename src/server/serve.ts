@@ -2,8 +2,6 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parseAdmissionReview } from '../admission/review.js';
-import type { AdmissionResponse } from '../admission/types.js';
 import type { Config } from '../config/schema.js';
 import { watchConfigFile, type ConfigWatcher } from '../config/watch.js';
 import { startCluster, type Cluster, type ClusterOptions } from '../k8s/cluster.js';
@@ -12,7 +10,7 @@ import { failOpenWarning } from '../k8s/webhook-configurations.js';
 import { createIntegrationMetrics } from '../k8s/metrics.js';
 import { configSetsKubernetesVersion, withDetectedVersion } from '../k8s/server-version.js';
 import type { MutationEnvironment } from '../mutation/pipeline.js';
-import { createLogger, type Logger } from '../observability/logger.js';
+import { createLogger, flushLog, type Logger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { buildAdmissionApp } from './admission-app.js';
 import { buildOpsApp } from './ops-app.js';
@@ -112,28 +110,28 @@ export async function startServer(config: Config, log: Logger = createLogger(con
               const notice = noticeFor(request, response, outcome);
               if (notice !== undefined) cluster.events.record(notice);
             }),
+          // Denials from /validate become `Denied` Events on the owning object.
+          onValidate: (request, response) => {
+            if (response.allowed) return;
+            setImmediate(() => {
+              try {
+                const notice = noticeFor(request, response, undefined);
+                if (notice !== undefined) cluster.events.record(notice);
+              } catch (err) {
+                log.debug({ err }, 'no Event for this denial');
+              }
+            });
+          },
         }),
+    limits: {
+      maxConnections: config.server.maxConnections,
+      maxInFlightBodies: config.server.maxInFlightBodies,
+      maxInFlightBodyBytes: config.server.maxInFlightBodyBytes,
+      headersTimeoutMs: config.server.headersTimeoutMs,
+      bodyTimeoutMs: config.server.bodyTimeoutMs,
+    },
   });
   validating = admission.hasRoute({ method: 'POST', url: '/validate' });
-  if (cluster !== undefined && validating) {
-    // Denials from /validate become `Denied` Events on the owning object.
-    admission.addHook('preSerialization', async (request, _reply, payload) => {
-      const response = (payload as { response?: AdmissionResponse } | undefined)?.response;
-      // routeOptions.url, not url: the apiserver calls `/validate?timeout=5s`.
-      if (request.routeOptions.url === '/validate' && response?.allowed === false) {
-        const body = request.body;
-        setImmediate(() => {
-          try {
-            const notice = noticeFor(parseAdmissionReview(body), response, undefined);
-            if (notice !== undefined) cluster.events.record(notice);
-          } catch (err) {
-            log.debug({ err }, 'no Event for this denial');
-          }
-        });
-      }
-      return payload;
-    });
-  }
   const reloader = createTlsReloader(admission.server, { cert: tls.cert, key: tls.key }, log, integration);
   let stopCertificateWatch: (() => void) | undefined;
   let configWatcher: ConfigWatcher | undefined;
@@ -141,9 +139,19 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     configWatcher = watchConfigFile(options.configFile, { text: configText, config }, {
       log,
       applyOverrides: options.applyOverrides,
-      onResult: (result) => integration.configReloads.inc({ result }),
+      onResult: (result) => {
+        integration.configReloads.inc({ result });
+        // The reload's own log line follows this call: out at once, with every line before it.
+        setImmediate(() => flushLog(log));
+      },
       onChange: (next, text) => {
         explicitVersion = configSetsKubernetesVersion(text);
+        if (next.logLevel !== log.level) {
+          log.info({ from: log.level, to: next.logLevel }, 'log level changed');
+          // Lines written at the old level are out before the new level applies.
+          flushLog(log);
+          log.level = next.logLevel;
+        }
         currentConfig = next; // one assignment: the next request sees the whole new config
         warnIfFailOpen(next, log);
         cluster?.configChanged();
@@ -163,6 +171,10 @@ export async function startServer(config: Config, log: Logger = createLogger(con
   const opsPort = (ops.server.address() as AddressInfo).port;
   log.info({ version: VERSION, admissionPort, opsPort }, 'podvisor ready');
   warnIfFailOpen(config, log);
+  flushLog(log);
+  // A fatal error is logged (then Node prints it and exits; pino's exit hook writes the buffered lines).
+  const onFatal = (err: Error, origin: string): void => log.fatal({ err, origin }, 'fatal error');
+  process.on('uncaughtExceptionMonitor', onFatal);
 
   let closing: Promise<void> | undefined;
   return {
@@ -173,6 +185,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       closing ??= (async () => {
         ready = false;
         log.info({ reason, drainSeconds: config.server.drainSeconds }, 'shutting down: not ready, draining');
+        flushLog(log);
         // While draining, every answer closes its connection (`Connection: close`), so that by the final close no client
         // is about to reuse a keep-alive socket the server is closing: that would be a reset, which the apiserver counts
         // as a failed call. Closing idle sockets here instead would race clients that send back to back. Requests are
@@ -186,7 +199,9 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         await cluster?.stop();
         await admission.close();
         await ops.close();
+        process.removeListener('uncaughtExceptionMonitor', onFatal);
         log.info('podvisor stopped');
+        flushLog(log);
       })();
       return closing;
     },

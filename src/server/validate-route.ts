@@ -1,6 +1,7 @@
 import type { Server } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import { MalformedReviewError, parseAdmissionReview, reviewResponse } from '../admission/review.js';
+import type { AdmissionRequest, AdmissionResponse } from '../admission/types.js';
 import type { MutationEnvironment } from '../mutation/pipeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,6 +13,8 @@ export interface ValidateRouteOptions {
   readonly environment: () => MutationEnvironment;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Called after each answer is computed; it must only queue work, and what it throws is logged, never answered. */
+  readonly onReview?: ((request: AdmissionRequest, response: AdmissionResponse) => void) | undefined;
 }
 
 export function countPolicyDecisions(metrics: Metrics, decisions: readonly PolicyDecision[] | undefined): void {
@@ -35,7 +38,8 @@ export function registerValidateRoute(app: FastifyInstance<Server>, options: Val
     const { response, outcome } = reviewValidation(review, options.environment());
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const decision = response.allowed ? 'allowed' : 'denied';
-    const kind = review.kind.kind;
+    // A metric label only for the kinds podvisor handles: anyone reaching the Service can send any kind.
+    const kind = outcome.skip === 'unsupported_kind' ? 'other' : review.kind.kind;
     metrics.reviewDuration.observe({ endpoint: 'validate', kind, operation: review.operation, decision }, seconds);
     countPolicyDecisions(metrics, outcome.decisions);
     const fields = {
@@ -55,6 +59,13 @@ export function registerValidateRoute(app: FastifyInstance<Server>, options: Val
     // Audit mode: the annotation goes to the apiserver's audit log, and the same violations to podvisor's log.
     const audit = outcome.auditAnnotations[AUDIT_ANNOTATION];
     if (audit !== undefined) log.warn({ ...fields, audit }, 'policy audit violations');
+    if (options.onReview !== undefined) {
+      try {
+        options.onReview(review, response);
+      } catch (err) {
+        log.warn({ err }, 'review observer failed');
+      }
+    }
     return reviewResponse(response);
   });
 }

@@ -44,6 +44,7 @@ export const KIND_MODELS: Readonly<Record<string, string>> = {
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': 'V1MutatingWebhookConfiguration',
   'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': 'V1ValidatingWebhookConfiguration',
   'coordination.k8s.io/v1/Lease': 'V1Lease',
+  'networking.k8s.io/v1/NetworkPolicy': 'V1NetworkPolicy',
 };
 
 const requiredCache = new Map<string, Set<string>>();

@@ -25,12 +25,20 @@ export interface PodvisorProcess {
   kill(): Promise<void>;
 }
 
+export interface ProcessOptions {
+  /** Keep the per-review log lines too (by default they are dropped: under load they would fill memory). */
+  readonly keepReviewLines?: boolean;
+  /** Extra node arguments, e.g. `--import <fault injection>`. */
+  readonly nodeArgs?: readonly string[];
+}
+
 /** Starts `podvisor serve --config <configFile>`; the config must set address 127.0.0.1, port 0, opsPort 0, logLevel info. */
-export async function startPodvisorProcess(configFile: string, timeoutMs = 20_000): Promise<PodvisorProcess> {
+export async function startPodvisorProcess(configFile: string, timeoutMs = 20_000, options: ProcessOptions = {}): Promise<PodvisorProcess> {
   const env = { ...process.env };
   delete env['KUBECONFIG'];
   delete env['KUBERNETES_SERVICE_HOST'];
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', configFile], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['--import', 'tsx', ...(options.nodeArgs ?? []), join(ROOT, 'src/cli.ts'), 'serve', '--config', configFile];
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
   let stderr = '';
@@ -48,8 +56,8 @@ export async function startPodvisorProcess(configFile: string, timeoutMs = 20_00
       } catch {
         line = { msg: text };
       }
-      // Per-review lines are not kept: under load they would fill memory for nothing.
-      if (line.msg === 'review' || line.msg === 'validate') continue;
+      // Per-review lines are not kept unless asked for: under load they would fill memory for nothing.
+      if (options.keepReviewLines !== true && (line.msg === 'review' || line.msg === 'validate')) continue;
       logs.push(line);
       for (const waiter of [...waiters]) {
         if (waiter.match(line)) {
