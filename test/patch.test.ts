@@ -46,6 +46,18 @@ describe('patch', () => {
     }
   });
 
+  it('keys named like Object.prototype members (valid label and annotation keys) are diffed as the own keys they are', () => {
+    // (`__proto__` too, but fast-json-patch refuses to apply any patch that names it.)
+    for (const key of ['toString', 'constructor', 'hasOwnProperty', 'valueOf']) {
+      const withKey = JSON.parse(`{"labels": {"${key}": "x"}}`) as Record<string, unknown>;
+      const without = { labels: {} };
+      for (const [a, b] of [[withKey, without], [without, withKey]] as const) {
+        const ops = diff(a, b, []);
+        expect(jsonpatch.applyPatch(structuredClone(a), structuredClone(ops), true, false).newDocument, key).toEqual(b);
+      }
+    }
+  });
+
   it('property: applying diff(a, b) to a with fast-json-patch (validating every op) gives exactly b', () => {
     const doc = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 6 });
     fc.assert(

@@ -25,13 +25,18 @@ function diffValue(a: unknown, b: unknown, path: string, ops: PatchOperation[]):
   }
 }
 
+/** A member's own value: `toString`, `constructor` or `__proto__` are valid label and annotation keys, not inherited. */
+function member(object: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
 /** Object members: removed, added (a whole value), or diffed in place. An undefined member counts as absent. */
 function diffObject(a: Record<string, unknown>, b: Record<string, unknown>, path: string, ops: PatchOperation[]): void {
-  for (const key in a) {
-    if (a[key] !== undefined && b[key] === undefined) ops.push({ op: 'remove', path: `${path}/${escapeKey(key)}` });
+  for (const key of Object.keys(a)) {
+    if (a[key] !== undefined && member(b, key) === undefined) ops.push({ op: 'remove', path: `${path}/${escapeKey(key)}` });
   }
-  for (const key in b) {
-    const before = a[key];
+  for (const key of Object.keys(b)) {
+    const before = member(a, key);
     const after = b[key];
     // Most members are shared with the original: compare before building a path.
     if (after === undefined || before === after) continue;
