@@ -1,9 +1,9 @@
 // npm run bench — podvisor's POST /mutate against the bare node:https floor, side by side in the same run, loopback only.
 //
-// 1. Throughput: for each scenario the floor (bench/floor-server.ts, answering podvisor's own bytes for that review)
+// 1. Throughput (closed loop, autocannon): for each scenario the floor (bench/floor-server.ts, answering podvisor's own bytes for that review)
 //    and podvisor are loaded alternately, BENCH_ROUNDS times each, BENCH_SECONDS per run, BENCH_CONNECTIONS keep-alive
 //    TLS connections. Printed: req/s, latency percentiles, CPU µs per review (from /proc/<pid>/stat), the ratio, and
-//    podvisor's p99 at half of its own saturation rate.
+//    podvisor's p99 at half of its own saturation rate (open loop, evenly paced: `paced`).
 // 2. Breakdown: both servers run again under --cpu-prof; each scenario loads each server for BENCH_PROFILE_SECONDS and
 //    the samples inside that window are charged to stages (bench/cpu-profile-stages.ts), in CPU µs per review.
 //
@@ -174,8 +174,8 @@ const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
  * One autocannon run. autocannon's own histogram truncates latencies to whole milliseconds, so the percentiles are
  * computed from the exact per-response durations it reports in its `response` events.
  */
-async function measure(server: Server, body: string, options: { rate?: number; seconds?: number } = {}): Promise<Measurement> {
-  const { rate, seconds = SECONDS } = options;
+async function measure(server: Server, body: string, options: { seconds?: number } = {}): Promise<Measurement> {
+  const { seconds = SECONDS } = options;
   const samples: number[] = [];
   let instance: autocannon.Instance | undefined;
   const cpuBefore = cpuMicros(pidOf(server));
@@ -189,7 +189,6 @@ async function measure(server: Server, body: string, options: { rate?: number; s
         body,
         connections: CONNECTIONS,
         duration: seconds,
-        ...(rate !== undefined && { overallRate: rate }),
         // Loopback benchmark against our own generated certificate; the tests verify the CA.
         tlsOptions: { rejectUnauthorized: false },
       } as autocannon.Options,
@@ -208,6 +207,66 @@ async function measure(server: Server, body: string, options: { rate?: number; s
     p99: percentile(sorted, 99),
     p999: percentile(sorted, 99.9),
     errors: result.errors + result.non2xx + result.timeouts,
+    cpuPerReview: cpu / Math.max(1, samples.length),
+    from,
+    to,
+  };
+}
+
+/**
+ * An open-loop run at a fixed rate: requests are scheduled evenly (rate per second) over CONNECTIONS keep-alive
+ * connections, and each latency is measured from its scheduled time, so a server that falls behind is charged for the
+ * queue (no coordinated omission). autocannon's `overallRate` sends each second's requests in a burst at its start,
+ * which measures the burst, not the rate.
+ */
+async function paced(server: Server, body: string, rate: number, seconds = SECONDS): Promise<Measurement> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS, rejectUnauthorized: false });
+  const samples: number[] = [];
+  let errors = 0;
+  const total = Math.max(1, Math.round(rate * seconds));
+  const interval = 1000 / rate;
+  const cpuBefore = cpuMicros(pidOf(server));
+  const from = nowMicros();
+  const start = performance.now();
+  let sent = 0;
+  let done = 0;
+  await new Promise<void>((resolve) => {
+    const fire = (scheduled: number) => {
+      const req = request(
+        { host: '127.0.0.1', port: server.port, path: '/mutate', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) samples.push(performance.now() - scheduled);
+            else errors += 1;
+            if ((done += 1) === total) resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors += 1;
+        if ((done += 1) === total) resolve();
+      });
+      req.end(body);
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1);
+      while (sent < due) fire(start + sent++ * interval);
+      if (sent < total) setTimeout(tick, Math.max(0, start + sent * interval - performance.now()));
+    };
+    tick();
+  });
+  const to = nowMicros();
+  agent.destroy();
+  const cpu = cpuMicros(pidOf(server)) - cpuBefore;
+  const sorted = Float64Array.from(samples).sort();
+  return {
+    requests: samples.length,
+    rps: samples.length / ((to - from) / 1e6),
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    p999: percentile(sorted, 99.9),
+    errors,
     cpuPerReview: cpu / Math.max(1, samples.length),
     from,
     to,
@@ -283,7 +342,7 @@ async function throughput(certDir: string, ca: string): Promise<ScenarioResult[]
         // A short saturation run right before the half-load run, so "half" refers to the machine's current state.
         const saturation = (await measure(v.server, scenario.body, { seconds: Math.min(SECONDS, 3) })).rps;
         const half = Math.max(1, Math.round(saturation / 2));
-        const halfLoad = await measure(v.server, scenario.body, { rate: half });
+        const halfLoad = await paced(v.server, scenario.body, half);
         halfLoadP99[v.label] = halfLoad.p99;
         const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
         console.log(`  ${v.label}: ${ratio[v.label]!.toFixed(2)}x the floor's throughput, median of ${ROUNDS} (target ≥ ${scenario.target}x: ${met(ratio[v.label]! >= scenario.target)}); CPU/review ${(median(cpu[v.label]!) / median(cpu['floor']!)).toFixed(2)}x the floor's`);
@@ -382,7 +441,7 @@ async function capacity(certDir: string): Promise<void> {
       let best: { rate: number; run: Measurement } | undefined;
       for (let step = 2; step <= 10; step += 1) {
         const rate = Math.round((saturation * step) / 10);
-        const run = await measure(podvisor, scenario.body, { rate });
+        const run = await paced(podvisor, scenario.body, rate);
         const ok = run.p99 <= CAPACITY_P99_MS && run.rps >= rate * 0.97 && run.errors === 0;
         console.log(`  ${scenario.name}: offered ${rate} req/s → ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms, ${run.cpuPerReview.toFixed(0)} µs CPU/review ${ok ? 'ok' : 'over'}`);
         if (!ok) break;
