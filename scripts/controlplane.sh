@@ -12,8 +12,14 @@ root=$PWD
 build() {
   command -v go >/dev/null || { echo "controlplane.sh: go is not installed (Go >= 1.26 is needed to build the test control plane)" >&2; exit 1; }
   mkdir -p "$root/.controlplane"
-  local start=$SECONDS
-  (cd test/controlplane && go build -trimpath -o "$root/.controlplane/controlplane" .)
+  local start=$SECONDS version
+  # /version reports the release (podvisor reads it), as in the official builds, which stamp it at link time.
+  version=$(cd test/controlplane && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+  local minor=${version#v1.}; minor=${minor%%.*}
+  local pkg=k8s.io/component-base/version
+  (cd test/controlplane && go build -trimpath \
+    -ldflags "-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
+    -o "$root/.controlplane/controlplane" .)
   echo "controlplane.sh: $root/.controlplane/controlplane ready ($((SECONDS - start)) s)" >&2
 }
 

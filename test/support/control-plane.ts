@@ -89,7 +89,8 @@ export interface KubectlResult {
 /** Runs the kubectl linked into the control-plane binary (the same release as the apiserver). */
 export function runKubectl(kubeconfig: string, args: readonly string[], options: { input?: string } = {}): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(CONTROL_PLANE_BINARY, ['kubectl', '--kubeconfig', kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Relative paths (`-k deploy/...`) are the repository's.
+    const child = spawn(CONTROL_PLANE_BINARY, ['kubectl', '--kubeconfig', kubeconfig, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -134,6 +135,8 @@ export interface ControlPlaneInfo {
   readonly dir: string;
   /** PEM file the apiserver's serving certificate chains to. */
   readonly caFile: string;
+  /** JSON lines, one per request of a ServiceAccount of podvisor-system (stage ResponseComplete). */
+  readonly auditLog: string;
   /** Kubeconfig of an admin (group system:masters): for the tests' own setup, never for podvisor. */
   readonly adminKubeconfig: string;
   readonly nodes: readonly string[];
@@ -165,6 +168,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   await writeFile(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   await writeFile(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
 
+  // Every request of a ServiceAccount in podvisor-system (podvisor's own identity) is audited: the RBAC test compares
+  // what podvisor called with what the shipped RBAC grants.
+  await writeFile(
+    join(dir, 'audit-policy.yaml'),
+    [
+      'apiVersion: audit.k8s.io/v1',
+      'kind: Policy',
+      'omitStages: [RequestReceived]',
+      'rules:',
+      '- level: Metadata',
+      '  userGroups: ["system:serviceaccounts:podvisor-system"]',
+      '- level: None',
+      '',
+    ].join('\n'),
+  );
   const children: Child[] = [];
   const stop = async (): Promise<void> => {
     for (const child of [...children].reverse()) await stopChild(child);
@@ -209,6 +227,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         // The default admission chain (which includes MutatingAdmissionWebhook and ValidatingAdmissionWebhook) as a
         // cluster runs it; named here so a change of defaults cannot silently drop the webhooks.
         '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ServiceAccount,NamespaceLifecycle',
+        `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+        `--audit-log-path=${join(dir, 'audit.log')}`,
+        // Written as each request completes, so a test reads its calls at once.
+        '--audit-log-mode=blocking',
         '--profiling=false',
         '--v=0',
       ],
@@ -248,7 +270,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       );
     }
     for (const name of nodes) await createNode(admin, name);
-    return { server, dir, caFile, adminKubeconfig, nodes, stop };
+    return { server, dir, caFile, adminKubeconfig, auditLog: join(dir, 'audit.log'), nodes, stop };
   } catch (err) {
     await stop();
     throw err;

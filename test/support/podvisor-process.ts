@@ -1,5 +1,7 @@
-// `podvisor serve` as a child process (the CLI from the sources, through tsx), on 127.0.0.1 with OS-chosen ports,
-// offline (no KUBECONFIG). Its JSON log lines are collected so a test can wait for "config reloaded" and the like.
+// `podvisor serve` as a child process: from the sources through tsx, offline (no KUBECONFIG), on 127.0.0.1 with
+// OS-chosen ports (startPodvisorProcess); or the built CLI (dist/cli.js) with any flags, as the end-to-end suite runs
+// it against a real cluster (startPodvisorServe). Its JSON log lines are collected so a test can wait for "config
+// reloaded" and the like.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -25,12 +27,32 @@ export interface PodvisorProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `podvisor serve --config <configFile>`; the config must set address 127.0.0.1, port 0, opsPort 0, logLevel info. */
-export async function startPodvisorProcess(configFile: string, timeoutMs = 20_000): Promise<PodvisorProcess> {
+function offlineEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env['KUBECONFIG'];
   delete env['KUBERNETES_SERVICE_HOST'];
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', configFile], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return env;
+}
+
+/** Starts `podvisor serve --config <configFile>`; the config must set address 127.0.0.1, port 0, opsPort 0, logLevel info. */
+export function startPodvisorProcess(configFile: string, timeoutMs = 20_000): Promise<PodvisorProcess> {
+  return spawnPodvisor(['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve', '--config', configFile], { timeoutMs });
+}
+
+export interface ServeOptions {
+  readonly timeoutMs?: number;
+  /** Keep the per-review log lines (`review`, `validate`): a test that asserts what podvisor answered reads them. */
+  readonly keepReviews?: boolean;
+}
+
+/** Starts the built CLI (`node dist/cli.js serve <args>`, as `npx podvisor` runs it), without KUBECONFIG from the environment. */
+export function startPodvisorServe(args: readonly string[], options: ServeOptions = {}): Promise<PodvisorProcess> {
+  return spawnPodvisor([join(ROOT, 'dist/cli.js'), 'serve', ...args], options);
+}
+
+async function spawnPodvisor(nodeArgs: string[], options: ServeOptions): Promise<PodvisorProcess> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: offlineEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
   let stderr = '';
@@ -48,8 +70,8 @@ export async function startPodvisorProcess(configFile: string, timeoutMs = 20_00
       } catch {
         line = { msg: text };
       }
-      // Per-review lines are not kept: under load they would fill memory for nothing.
-      if (line.msg === 'review' || line.msg === 'validate') continue;
+      // Per-review lines are kept only when asked: under load they would fill memory for nothing.
+      if ((line.msg === 'review' || line.msg === 'validate') && options.keepReviews !== true) continue;
       logs.push(line);
       for (const waiter of [...waiters]) {
         if (waiter.match(line)) {
