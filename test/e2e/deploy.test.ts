@@ -34,6 +34,12 @@ spec:
 }
 
 beforeAll(async () => {
+  // Earlier files' podvisor registered itself in dev mode (clientConfig.url); an apply of the cert-manager overlay's
+  // static configurations (clientConfig.service) over those would be a merge of both, which the apiserver refuses.
+  for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration']) {
+    const deleted = await runKubectl(info.adminKubeconfig, ['delete', '--ignore-not-found', kind, 'podvisor']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+  }
   const crds = await runKubectl(info.adminKubeconfig, ['apply', '-f', '-'], { input: `${certManagerCrd('Issuer', 'issuers')}---\n${certManagerCrd('Certificate', 'certificates')}` });
   expect(crds.code, crds.stderr).toBe(0);
   const established = await runKubectl(info.adminKubeconfig, ['wait', '--for=condition=Established', '--timeout=30s', 'crd/issuers.cert-manager.io', 'crd/certificates.cert-manager.io']);

@@ -12,7 +12,7 @@ import { splitApiVersion } from '../../src/workload/kinds.js';
 import { loadConfig } from '../../src/config/load.js';
 import jsonpatch from 'fast-json-patch';
 import { loadKubeConfig, runKubectl } from '../support/control-plane.js';
-import { createNamespace, createObject, createServiceAccount, deleteNamespace, duplicateMounts, readObject, waitForPods, withoutServiceAccountVolume } from '../support/cluster-objects.js';
+import { createNamespace, createObject, createServiceAccount, deleteNamespace, duplicateMounts, eventually, readObject, waitForPods, withoutServiceAccountVolume } from '../support/cluster-objects.js';
 import { fixture } from '../support/harness.js';
 import { startPodvisorOnCluster, type PodvisorOnCluster } from '../support/podvisor-on-cluster.js';
 import type { LogLine } from '../support/podvisor-process.js';
@@ -55,18 +55,29 @@ function podTemplate(object: KubeObject): Template {
   return spec['template'] as Template;
 }
 
+/** A Pod as a template (the items of a list carry no `kind`). */
+function asTemplate(pod: KubeObject): Template {
+  return { metadata: pod['metadata'] as Template['metadata'], spec: pod['spec'] as Record<string, unknown> };
+}
+
 /** The part of a pod spec podvisor writes: containers, init containers, volumes, pod security context. */
 function injectedPart(spec: Record<string, unknown>): Record<string, unknown> {
   const s = withoutServiceAccountVolume(spec as never) as Record<string, unknown>;
   return { containers: s['containers'], volumes: s['volumes'], ...(s['initContainers'] === undefined ? {} : { initContainers: s['initContainers'] }), securityContext: s['securityContext'] ?? {} };
 }
 
-/** The stored pod spec holds everything the pipeline wrote (the apiserver's defaults may add fields), and no duplicate. */
+/**
+ * The stored pod spec holds everything the pipeline wrote (the apiserver's defaults may add fields), and no duplicate.
+ * Volumes are matched by name: a controller adds its own (the StatefulSet controller one per volumeClaimTemplate).
+ */
 function expectInjected(what: string, stored: Template, expected: Template): void {
   expect(duplicateMounts(stored.spec as never), `${what}: duplicate volumes or mounts`).toEqual([]);
-  const want = injectedPart(expected.spec);
-  const got = injectedPart(stored.spec);
+  const { volumes: wantVolumes, ...want } = injectedPart(expected.spec) as { volumes: { name: string }[] };
+  const { volumes: gotVolumes, ...got } = injectedPart(stored.spec) as { volumes: { name: string }[] };
   expect(containsDesired(got, want), `${what}: stored ${JSON.stringify(got)}\nexpected ${JSON.stringify(want)}`).toBe(true);
+  for (const volume of wantVolumes) {
+    expect(containsDesired(gotVolumes.find((v) => v.name === volume.name), volume), `${what}: volume ${JSON.stringify(volume)} in ${JSON.stringify(gotVolumes)}`).toBe(true);
+  }
   expect(stored.metadata?.annotations?.['podvisor.io/status'], `${what}: status annotation`).toBe(expected.metadata?.annotations?.['podvisor.io/status']);
 }
 
@@ -138,11 +149,22 @@ describe('injection through the kube-apiserver, Pods created by the real control
       const pods = await waitForPods(admin, NAMESPACE, labels, count);
       for (const pod of pods) {
         const podName = String((pod['metadata'] as { name: string }).name);
-        expectInjected(`Pod ${podName} of ${kind} ${name}`, podTemplate(pod), podTemplate(expected));
+        expectInjected(`Pod ${podName} of ${kind} ${name}`, asTemplate(pod), podTemplate(expected));
       }
       // podvisor saw each Pod (its template opted in) and, the template being injected already, changed nothing.
-      const podReviews = podvisor.process.logs.filter((l) => l.msg === 'review' && l['kind'] === 'Pod' && l['namespace'] === NAMESPACE && pods.some((p) => String((p['metadata'] as { generateName?: string }).generateName ?? '').startsWith(String(l['name']))));
-      expect(podReviews.length, `podvisor reviewed the Pods of ${kind} ${name}`).toBeGreaterThanOrEqual(1);
+      // A controller names its Pods by generateName (the review carries that) or, for a StatefulSet, by ordinal.
+      const isPodReview = (l: LogLine) =>
+        l.msg === 'review' &&
+        l['kind'] === 'Pod' &&
+        l['namespace'] === NAMESPACE &&
+        pods.some((p) => {
+          const meta = p['metadata'] as { name: string; generateName?: string };
+          return l['name'] === meta.name || (meta.generateName !== undefined && l['name'] === meta.generateName);
+        });
+      const podReviews = await eventually(`podvisor reviewed the Pods of ${kind} ${name}`, async () => {
+        const found = podvisor.process.logs.filter(isPodReview);
+        return found.length >= 1 ? found : undefined;
+      }, 5_000);
       for (const review of podReviews) expect(review['injected'], JSON.stringify(review)).toEqual([]);
       expect(reviewsOf(kind, name).some((r) => (r['injected'] as unknown[]).length > 0)).toBe(true);
     });
@@ -162,6 +184,6 @@ describe('injection through the kube-apiserver, Pods created by the real control
     const created = await runKubectl(info.adminKubeconfig, ['-n', NAMESPACE, 'create', 'job', `${name}-now`, `--from=cronjob/${name}`]);
     expect(created.code, created.stderr).toBe(0);
     const pods = await waitForPods(admin, NAMESPACE, { 'job-name': `${name}-now` });
-    expectInjected(`Pod of Job ${name}-now`, podTemplate(pods[0]!), podTemplate(expected));
+    expectInjected(`Pod of Job ${name}-now`, asTemplate(pods[0]!), podTemplate(expected));
   });
 });

@@ -1,24 +1,29 @@
 // Object helpers for the end-to-end suite, over the admin kubeconfig of the test control plane: create, read, wait for
 // the Pods a controller creates, and the podvisor-specific checks on a stored Pod spec.
-import { KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '../../src/admission/types.js';
 import { apiRequest } from './control-plane.js';
 
-export function objectApi(kc: KubeConfig): KubernetesObjectApi {
-  return KubernetesObjectApi.makeApiClient(kc);
-}
+/** The REST collection of a namespaced kind podvisor handles (the JSON the apiserver stores, no client model in between). */
+const RESOURCES: Record<string, string> = { Pod: 'pods', Deployment: 'deployments', ReplicaSet: 'replicasets', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets', Job: 'jobs', CronJob: 'cronjobs' };
 
-/** A plain JSON copy (client-node returns class instances with `Date`s and `undefined` fields). */
-export function plain<T = KubeObject>(value: unknown): T {
-  return JSON.parse(JSON.stringify(value)) as T;
+function collection(apiVersion: string, kind: string, namespace: string): string {
+  const resource = RESOURCES[kind];
+  if (resource === undefined) throw new Error(`no REST path for kind ${kind}`);
+  return `${apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`}/namespaces/${namespace}/${resource}`;
 }
 
 export async function createObject(kc: KubeConfig, object: KubeObject): Promise<KubeObject> {
-  return plain(await objectApi(kc).create(object as KubernetesObject));
+  const meta = object['metadata'] as { namespace: string };
+  const answer = await apiRequest(kc, 'POST', collection(String(object['apiVersion']), String(object['kind']), meta.namespace), object);
+  if (answer.status !== 201) throw new Error(`creating ${String(object['kind'])}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body as KubeObject;
 }
 
 export async function readObject(kc: KubeConfig, apiVersion: string, kind: string, namespace: string, name: string): Promise<KubeObject> {
-  return plain(await objectApi(kc).read({ apiVersion, kind, metadata: { name, namespace } }));
+  const answer = await apiRequest(kc, 'GET', `${collection(apiVersion, kind, namespace)}/${name}`);
+  if (answer.status !== 200) throw new Error(`reading ${kind} ${namespace}/${name}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body as KubeObject;
 }
 
 export async function createNamespace(kc: KubeConfig, name: string, labels: Record<string, string> = {}): Promise<void> {

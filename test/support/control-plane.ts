@@ -220,10 +220,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         `--cert-dir=${join(dir, 'apiserver')}`,
         `--token-auth-file=${join(dir, 'tokens.csv')}`,
         '--authorization-mode=Node,RBAC',
+        // As every cluster with privileged node agents runs (the apiserver's own default is false).
+        '--allow-privileged=true',
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
         `--service-account-key-file=${join(dir, 'sa.pub')}`,
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
         '--service-cluster-ip-range=10.96.0.0/24',
+        // The `kubernetes` Service's endpoint would be the loopback address, which the reconciler refuses.
+        '--endpoint-reconciler-type=none',
         // The default admission chain (which includes MutatingAdmissionWebhook and ValidatingAdmissionWebhook) as a
         // cluster runs it; named here so a change of defaults cannot silently drop the webhooks.
         '--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ServiceAccount,NamespaceLifecycle',
