@@ -64,6 +64,11 @@ describe('kubectl apply --dry-run=server of deploy/', () => {
   }
 
   for (const component of COMPONENTS) {
+    it(`${component} on its own (kubectl apply -k, as its kustomization.yaml says)`, async () => {
+      const out = await dryRun(component);
+      expect(out).toMatch(/daemonset\.apps\/\S+ (created|configured|unchanged) \(server dry run\)/);
+    });
+
     it(`${component} (with the base, as an overlay includes it)`, async () => {
       const dir = await mkdtemp(join(ROOT, '.controlplane', 'kustomize-'));
       await writeFile(
