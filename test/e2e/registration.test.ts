@@ -2,6 +2,7 @@
 // both configurations with the in-cluster names, rules, selectors, CEL matchConditions and failure policies (with
 // `--webhook-url` as the only difference), the apiserver accepts and compiles them, a pass with nothing to do writes
 // nothing, and an edit or a deletion by someone else is repaired at the next check.
+import { X509Certificate } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -60,6 +61,17 @@ describe('self-registration against the kube-apiserver', () => {
       expect(w.clientConfig.url!.startsWith(`${podvisor.url}/`)).toBe(true);
     }
     expect(mutating.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'podvisor' });
+  });
+
+  it('the caBundle is the CA of the shared TLS Secret, whose serving certificate names the --webhook-url host', async () => {
+    const secret = await live<{ data: Record<string, string> }>('/api/v1/namespaces/podvisor-system/secrets/podvisor-tls');
+    expect(Object.keys(secret.data).sort()).toEqual(expect.arrayContaining(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']));
+    const ca = Buffer.from(secret.data['ca.crt']!, 'base64').toString('utf8');
+    const mutating = await live<MutatingWebhookConfiguration>(MUTATING);
+    for (const w of mutating.webhooks!) expect(Buffer.from(w.clientConfig.caBundle!, 'base64').toString('utf8')).toContain(ca.trim());
+    const leaf = new X509Certificate(Buffer.from(secret.data['tls.crt']!, 'base64').toString('utf8'));
+    expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(leaf.checkHost('podvisor.podvisor-system.svc')).toBe('podvisor.podvisor-system.svc');
   });
 
   it('the apiserver compiled the CEL matchConditions (and refuses a broken expression, so it does check)', async () => {
