@@ -11,6 +11,7 @@ import { createLogger } from './observability/logger.js';
 import { findKubeConfig } from './k8s/kubeconfig.js';
 import { startServer } from './server/serve.js';
 import { VERSION } from './version.js';
+import { parseWebhookUrl } from './k8s/webhook-configurations.js';
 
 /**
  * Exit codes, as kubectl-style tools use them: 0 done, 1 an object would be denied (check, inject), 2 the command
@@ -18,6 +19,14 @@ import { VERSION } from './version.js';
  * only an unexpected error (a bug) keeps its stack.
  */
 const EXIT = { denied: 1, failed: 2 } as const;
+
+function webhookUrlOption(value: string): URL {
+  try {
+    return parseWebhookUrl(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
 
 function portOption(value: string): number {
   const port = Number(value);
@@ -56,6 +65,7 @@ interface ServeOptions {
   lxcfsRecovery?: boolean;
   kubeconfig?: string;
   register?: boolean;
+  webhookUrl?: URL;
 }
 
 function applyServeFlags(config: Config, options: ServeOptions): Config {
@@ -95,18 +105,22 @@ program
   .option('--kubeconfig <file>', 'talk to this cluster (default: $KUBECONFIG, else the in-cluster service account, else none: offline)')
   .option('--register', 'create/update the webhook configurations and their caBundle (default: on in-cluster, off otherwise)')
   .option('--no-register', 'never write the webhook configurations (they are managed elsewhere)')
+  .option('--webhook-url <url>', 'dev mode: register https://HOST:PORT (this process, outside the cluster) instead of the Service; implies --register', webhookUrlOption)
   .option('--lxcfs-recovery', 'evict pods whose LXCFS mounts died with an lxcfs restart (leader-elected; off by default)')
   .action(async (options: ServeOptions) => {
     const config = applyServeFlags(await loadConfig(options.config), options);
     const log = createLogger(config.logLevel);
     const cluster = findKubeConfig(options.kubeconfig);
+    if (options.webhookUrl !== undefined && cluster === undefined) throw new ConfigError('--webhook-url needs a cluster to register in: give --kubeconfig (or set KUBECONFIG)');
+    if (options.webhookUrl !== undefined && options.register === false) throw new ConfigError('--webhook-url registers the webhook configurations: it cannot be combined with --no-register');
     if (cluster !== undefined) log.info({ origin: cluster.origin, server: cluster.kubeConfig.getCurrentCluster()?.server }, 'kubernetes API configured');
     let server;
     try {
       server = await startServer(config, log, {
         kubeConfig: cluster?.kubeConfig,
         // Registering points the cluster's admission at this Service: only by default when running inside it.
-        register: options.register ?? cluster?.origin === 'in-cluster',
+        register: options.register ?? (options.webhookUrl !== undefined || cluster?.origin === 'in-cluster'),
+        webhookUrl: options.webhookUrl,
         configFile: options.config,
         applyOverrides: (reloaded) => applyServeFlags(reloaded, options),
       });

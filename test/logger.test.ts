@@ -40,7 +40,7 @@ async function setup(): Promise<Setup> {
 }
 
 async function start(s: Setup, nodeArgs: string[] = []): Promise<PodvisorProcess> {
-  const p = await startPodvisorProcess(s.configFile, 20_000, { keepReviewLines: true, nodeArgs });
+  const p = await startPodvisorProcess(s.configFile, 20_000, { keepReviews: true, nodeArgs });
   cleanup.push(() => p.kill());
   return p;
 }

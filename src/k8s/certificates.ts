@@ -1,4 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { BACKDATE_MS, DAY_MS, generateCa, issueServingCertificate, serviceDnsNames } from '../server/certificate-authority.js';
 
 /** What the shared Secret holds: the CA (with its key, so any replica can issue), the serving pair, the CA being retired. */
@@ -19,11 +20,18 @@ export interface CertificatePolicy {
   readonly leafRenewBeforeDays: number;
   /** The retired CA leaves the caBundle only once the new serving certificate is this old (every replica has it). */
   readonly retireAfterMs: number;
+  /** More names the serving certificate must hold: the host of `--webhook-url` (dev mode). */
+  readonly hosts?: readonly string[] | undefined;
+}
+
+/** Every name the serving certificate must be valid for. */
+function requiredNames(policy: CertificatePolicy): string[] {
+  return [...serviceDnsNames(policy.service, policy.namespace), ...(policy.hosts ?? [])];
 }
 
 export async function generateBundle(policy: CertificatePolicy, now: number): Promise<TlsBundle> {
   const ca = await generateCa(`${policy.service}-ca-${new Date(now).toISOString().slice(0, 10)}`, now, policy.caDays);
-  const leaf = await issueServingCertificate(ca, policy.service, policy.namespace, now, policy.leafDays);
+  const leaf = await issueServingCertificate(ca, policy.service, policy.namespace, now, policy.leafDays, policy.hosts);
   return { ca: ca.cert, caKey: ca.key, cert: leaf.cert, key: leaf.key };
 }
 
@@ -111,7 +119,7 @@ export function nextRotationStep(bundle: TlsBundle, policy: CertificatePolicy, n
     return { kind: 'renew-serving', reason: 'the serving certificate expires soon' };
   }
   if (Date.parse(leaf.validTo) <= now) return { kind: 'renew-serving', reason: 'the serving certificate has expired' };
-  const missing = serviceDnsNames(policy.service, policy.namespace).find((name) => leaf.checkHost(name) === undefined);
+  const missing = requiredNames(policy).find((name) => (isIP(name) !== 0 ? leaf.checkIP(name) : leaf.checkHost(name)) === undefined);
   if (missing !== undefined) return { kind: 'renew-serving', reason: `the serving certificate does not name ${missing}` };
   if (bundle.previousCa !== undefined) {
     const issuedAt = Date.parse(leaf.validFrom) + BACKDATE_MS;
@@ -144,7 +152,7 @@ export async function applyRotationStep(bundle: TlsBundle, step: RotationStep, p
     }
     case 'switch-serving':
     case 'renew-serving': {
-      const leaf = await issueServingCertificate({ cert: bundle.ca, key: bundle.caKey }, policy.service, policy.namespace, now, policy.leafDays);
+      const leaf = await issueServingCertificate({ cert: bundle.ca, key: bundle.caKey }, policy.service, policy.namespace, now, policy.leafDays, policy.hosts);
       return { ...bundle, cert: leaf.cert, key: leaf.key };
     }
     case 'retire-previous-ca':

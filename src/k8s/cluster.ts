@@ -21,6 +21,8 @@ export interface ClusterOptions {
   readonly kubeConfig: KubeConfig;
   /** `--register`: create/update the webhook configurations (and their caBundle). */
   readonly register: boolean;
+  /** `--webhook-url`: register this URL instead of the Service (dev mode: podvisor runs outside the cluster). */
+  readonly webhookUrl?: URL | undefined;
   /** The config in force (it changes on reload). */
   readonly config: () => Config;
   /** Whether this build serves POST /validate (the validating configuration is registered only then). */
@@ -51,7 +53,7 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export function certificatePolicy(config: Config, retireAfterMs?: number): CertificatePolicy {
+export function certificatePolicy(config: Config, retireAfterMs?: number, webhookUrl?: URL): CertificatePolicy {
   const c = config.certificates;
   return {
     service: config.service,
@@ -62,6 +64,8 @@ export function certificatePolicy(config: Config, retireAfterMs?: number): Certi
     leafRenewBeforeDays: c.leafRenewBeforeDays,
     // Every replica re-reads the Secret each check interval: five intervals (at least a minute) and all serve the new one.
     retireAfterMs: retireAfterMs ?? Math.max(60_000, 5 * c.checkIntervalSeconds * 1000),
+    // URL.hostname keeps an IPv6 address in brackets; the certificate holds the bare address.
+    hosts: webhookUrl === undefined ? [] : [webhookUrl.hostname.replace(/^\[(.*)\]$/, '$1')],
   };
 }
 
@@ -110,6 +114,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
             config: config(),
             caBundle: bundle !== undefined ? Buffer.from(caBundlePem(bundle)).toString('base64') : mountedCaBundle(config()),
             validating: options.validating(),
+            webhookUrl: options.webhookUrl,
           };
         },
       })
@@ -120,7 +125,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     : await withStartupRetries('reading the TLS Secret', log, options.startupTimeoutMs ?? 60_000, () =>
         startSharedTls(kubeConfig, log, {
           namespace: config().namespace,
-          policy: () => certificatePolicy(config(), options.retireAfterMs),
+          policy: () => certificatePolicy(config(), options.retireAfterMs, options.webhookUrl),
           propagationMs: options.propagationMs,
           apiserverTrusts: registrar !== undefined ? async (ca) => everyBundleTrusts(await registrar.registeredBundles(), ca) : undefined,
         }),

@@ -23,6 +23,11 @@ export interface WebhookSettings {
   readonly caBundle: string | undefined;
   /** Register the validating webhook too (only when this build serves POST /validate). */
   readonly validating: boolean;
+  /**
+   * Dev mode (`--webhook-url`): the apiserver calls this base URL (`<url>/mutate`, `<url>/validate`) instead of the
+   * Service, so podvisor can run outside the cluster. Everything else in the configurations stays the in-cluster one.
+   */
+  readonly webhookUrl?: URL | undefined;
 }
 
 /** Namespaces never mutated: kube-system and kube-node-lease always, podvisor's own, and `excludedNamespaces`. */
@@ -121,11 +126,32 @@ export function optInConditions(config: Config): MatchCondition[] {
   return [{ name: 'opted-in', expression }];
 }
 
-function clientConfig(config: Config, path: string, caBundle: string | undefined): MutatingWebhook['clientConfig'] {
-  return {
-    service: { name: config.service, namespace: config.namespace, path, port: SERVICE_PORT },
-    ...(caBundle === undefined ? {} : { caBundle }),
-  };
+function clientConfig(settings: WebhookSettings, path: string): MutatingWebhook['clientConfig'] {
+  const { config, caBundle, webhookUrl } = settings;
+  const target = webhookUrl === undefined ? { service: { name: config.service, namespace: config.namespace, path, port: SERVICE_PORT } } : { url: webhookEndpoint(webhookUrl, path) };
+  return { ...target, ...(caBundle === undefined ? {} : { caBundle }) };
+}
+
+/** `https://host:port[/prefix]` + `/mutate`: the base URL's path (without a trailing slash) prefixes the route. */
+export function webhookEndpoint(base: URL, path: string): string {
+  return `${base.origin}${base.pathname.replace(/\/+$/, '')}${path}`;
+}
+
+/**
+ * Parses `--webhook-url`. The apiserver accepts only `https://` URLs without user info, query or fragment
+ * (admissionregistration/v1 WebhookClientConfig.url); the error names what is wrong.
+ */
+export function parseWebhookUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`not a URL: ${JSON.stringify(text)} (expected https://HOST:PORT)`);
+  }
+  if (url.protocol !== 'https:') throw new Error(`${text}: the apiserver calls webhooks over https only (expected https://HOST:PORT)`);
+  if (url.username !== '' || url.password !== '') throw new Error(`${text}: user info is not allowed in a webhook URL`);
+  if (url.search !== '' || url.hash !== '') throw new Error(`${text}: query and fragment are not allowed in a webhook URL`);
+  return url;
 }
 
 const LABELS = { 'app.kubernetes.io/name': 'podvisor', 'app.kubernetes.io/managed-by': COMPONENT };
@@ -135,7 +161,7 @@ function mutatingWebhook(settings: WebhookSettings, name: string, selector: Labe
   return {
     name,
     admissionReviewVersions: ['v1'],
-    clientConfig: clientConfig(config, PATH.mutate, settings.caBundle),
+    clientConfig: clientConfig(settings, PATH.mutate),
     rules: MUTATING_RULES,
     failurePolicy: config.webhook.failurePolicy.mutating,
     matchPolicy: 'Equivalent',
@@ -179,7 +205,7 @@ export function validatingWebhookConfiguration(settings: WebhookSettings): Valid
   const webhook: ValidatingWebhook = {
     name: WEBHOOK_NAME.validate,
     admissionReviewVersions: ['v1'],
-    clientConfig: clientConfig(config, PATH.validate, settings.caBundle),
+    clientConfig: clientConfig(settings, PATH.validate),
     rules: VALIDATING_RULES,
     failurePolicy: config.webhook.failurePolicy.validating,
     matchPolicy: 'Equivalent',

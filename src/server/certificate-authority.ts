@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 
 // Certificate generation, one place for the offline server (src/server/tls.ts) and the shared, rotated Secret
@@ -29,8 +30,23 @@ export async function generateCa(commonName: string, now: number, days: number):
   return { cert: ca.cert, key: ca.private };
 }
 
-/** A serving certificate for `<service>.<namespace>.svc` (the name the apiserver verifies), never outliving its CA. */
-export async function issueServingCertificate(ca: { cert: string; key: string }, service: string, namespace: string, now: number, days: number): Promise<{ cert: string; key: string }> {
+/** A subjectAltName entry: an IP address (type 7) or a DNS name (type 2). */
+function altName(host: string): { type: 2; value: string } | { type: 7; ip: string } {
+  return isIP(host) !== 0 ? { type: 7, ip: host } : { type: 2, value: host };
+}
+
+/**
+ * A serving certificate for `<service>.<namespace>.svc` (the name the apiserver verifies) and 127.0.0.1, plus `hosts`
+ * (the host of `--webhook-url` in dev mode), never outliving its CA.
+ */
+export async function issueServingCertificate(
+  ca: { cert: string; key: string },
+  service: string,
+  namespace: string,
+  now: number,
+  days: number,
+  hosts: readonly string[] = [],
+): Promise<{ cert: string; key: string }> {
   const caEnd = Date.parse(new X509Certificate(ca.cert).validTo);
   const leaf = await generate([{ name: 'commonName', value: `${service}.${namespace}.svc` }], {
     ...ALGORITHM,
@@ -43,7 +59,7 @@ export async function issueServingCertificate(ca: { cert: string; key: string },
       { name: 'extKeyUsage', serverAuth: true },
       {
         name: 'subjectAltName',
-        altNames: [...serviceDnsNames(service, namespace).map((value) => ({ type: 2 as const, value })), { type: 7 as const, ip: '127.0.0.1' }],
+        altNames: [...new Set([...serviceDnsNames(service, namespace), '127.0.0.1', ...hosts])].map(altName),
       },
     ],
   });

@@ -33,6 +33,8 @@ export interface ServeOptions {
   readonly kubeConfig?: KubeConfig | undefined;
   /** `--register` (default true with a cluster): create/update the webhook configurations and their caBundle. */
   readonly register?: boolean | undefined;
+  /** `--webhook-url`: register this URL instead of the Service (dev mode). */
+  readonly webhookUrl?: URL | undefined;
   /** The config file to watch and reload. */
   readonly configFile?: string | undefined;
   /** Command-line overrides, re-applied to every reloaded config. */
@@ -60,6 +62,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       : await startCluster({
           kubeConfig: options.kubeConfig,
           register: options.register ?? true,
+          webhookUrl: options.webhookUrl,
           config: () => currentConfig,
           validating: () => validating,
           log,

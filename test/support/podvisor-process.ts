@@ -1,5 +1,7 @@
-// `podvisor serve` as a child process (the CLI from the sources, through tsx), on 127.0.0.1 with OS-chosen ports,
-// offline (no KUBECONFIG). Its JSON log lines are collected so a test can wait for "config reloaded" and the like.
+// `podvisor serve` as a child process: from the sources through tsx, offline (no KUBECONFIG), on 127.0.0.1 with
+// OS-chosen ports (startPodvisorProcess); or the built CLI (dist/cli.js) with any flags, as the end-to-end suite runs
+// it against a real cluster (startPodvisorServe). Its JSON log lines are collected so a test can wait for "config
+// reloaded" and the like.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -25,20 +27,34 @@ export interface PodvisorProcess {
   kill(): Promise<void>;
 }
 
-export interface ProcessOptions {
-  /** Keep the per-review log lines too (by default they are dropped: under load they would fill memory). */
-  readonly keepReviewLines?: boolean;
-  /** Extra node arguments, e.g. `--import <fault injection>`. */
+function offlineEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env['KUBECONFIG'];
+  delete env['KUBERNETES_SERVICE_HOST'];
+  return env;
+}
+
+export interface ServeOptions {
+  readonly timeoutMs?: number;
+  /** Keep the per-review log lines (`review`, `validate`): a test that asserts what podvisor answered reads them. */
+  readonly keepReviews?: boolean;
+  /** Extra node arguments before the program, e.g. `--import <fault injection>`. */
   readonly nodeArgs?: readonly string[];
 }
 
 /** Starts `podvisor serve --config <configFile>`; the config must set address 127.0.0.1, port 0, opsPort 0, logLevel info. */
-export async function startPodvisorProcess(configFile: string, timeoutMs = 20_000, options: ProcessOptions = {}): Promise<PodvisorProcess> {
-  const env = { ...process.env };
-  delete env['KUBECONFIG'];
-  delete env['KUBERNETES_SERVICE_HOST'];
-  const args = ['--import', 'tsx', ...(options.nodeArgs ?? []), join(ROOT, 'src/cli.ts'), 'serve', '--config', configFile];
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startPodvisorProcess(configFile: string, timeoutMs = 20_000, options: Omit<ServeOptions, 'timeoutMs'> = {}): Promise<PodvisorProcess> {
+  return spawnPodvisor(['--import', 'tsx', ...(options.nodeArgs ?? []), join(ROOT, 'src/cli.ts'), 'serve', '--config', configFile], { ...options, timeoutMs });
+}
+
+/** Starts the built CLI (`node dist/cli.js serve <args>`, as `npx podvisor` runs it), without KUBECONFIG from the environment. */
+export function startPodvisorServe(args: readonly string[], options: ServeOptions = {}): Promise<PodvisorProcess> {
+  return spawnPodvisor([...(options.nodeArgs ?? []), join(ROOT, 'dist/cli.js'), 'serve', ...args], options);
+}
+
+async function spawnPodvisor(nodeArgs: string[], options: ServeOptions): Promise<PodvisorProcess> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: offlineEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
   let stderr = '';
@@ -56,8 +72,8 @@ export async function startPodvisorProcess(configFile: string, timeoutMs = 20_00
       } catch {
         line = { msg: text };
       }
-      // Per-review lines are not kept unless asked for: under load they would fill memory for nothing.
-      if (options.keepReviewLines !== true && (line.msg === 'review' || line.msg === 'validate')) continue;
+      // Per-review lines are kept only when asked: under load they would fill memory for nothing.
+      if ((line.msg === 'review' || line.msg === 'validate') && options.keepReviews !== true) continue;
       logs.push(line);
       for (const waiter of [...waiters]) {
         if (waiter.match(line)) {
