@@ -99,6 +99,7 @@ export function startListWatch<O extends ObjectMeta, T>(kubeConfig: KubeConfig, 
   async function list(reason: RelistReason): Promise<void> {
     options.onRelist?.(reason);
     const result = await withTimeout(options.list(), 60_000, `listing ${options.path}`);
+    if (stopping.signal.aborted) return;
     const next = new Map<string, T>();
     for (const object of result.items) upsert(next, object);
     for (const key of store.keys()) if (!next.has(key)) options.onDelete?.(key);
