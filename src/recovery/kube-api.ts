@@ -30,7 +30,10 @@ export interface RecoveryApi {
 
 const asPod = (pod: V1Pod): Pod => pod as unknown as Pod;
 
-/** What the controller reads of an lxcfs pod (its labels, and lxcfsStateOf's fields): the watch keeps no more of it. */
+/**
+ * What the controller reads of an lxcfs pod (its labels, and lxcfsStateOf's fields): the watch keeps no more of it
+ * (one pod per node; a whole Pod with managedFields is several KB).
+ */
 function lxcfsPodFields(pod: V1Pod): Pod {
   const { name, namespace, uid, resourceVersion, deletionTimestamp, labels } = pod.metadata ?? {};
   return asPod({
@@ -54,7 +57,8 @@ export function kubeRecoveryApi(kubeConfig: KubeConfig, options: RecoveryOptions
         onUpsert: onChange,
         onError,
       });
-      // Not awaited: an unreachable API server must not stop podvisor from serving admission requests.
+      // Returns without waiting for the first list: an unreachable API server must not stop podvisor from serving
+      // admission requests.
       return () => pods.stop();
     },
     async listPodsOnNode(node) {
