@@ -1,7 +1,7 @@
-import { ApiException, CoordinationV1Api, CoreV1Api, makeInformer, type KubeConfig, type V1Lease, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Lease, type V1Pod } from '@kubernetes/client-node';
 import type { LeaseSpec } from 'kubernetes-types/coordination/v1.js';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import { backoffDelay } from '../k8s/backoff.js';
+import { startListWatch } from '../k8s/list-watch.js';
 import { COMPONENT } from '../k8s/names.js';
 import type { PodRef } from './affected-pods.js';
 import type { RecoveryOptions } from './options.js';
@@ -30,42 +30,36 @@ export interface RecoveryApi {
 
 const asPod = (pod: V1Pod): Pod => pod as unknown as Pod;
 
+/**
+ * What the controller reads of an lxcfs pod (its labels, and lxcfsStateOf's fields): the watch keeps no more of it
+ * (one pod per node; a whole Pod with managedFields is several KB).
+ */
+function lxcfsPodFields(pod: V1Pod): Pod {
+  const { name, namespace, uid, resourceVersion, deletionTimestamp, labels } = pod.metadata ?? {};
+  return asPod({
+    metadata: { name, namespace, uid, resourceVersion, deletionTimestamp, labels },
+    spec: { nodeName: pod.spec?.nodeName, containers: [] },
+    status: { containerStatuses: pod.status?.containerStatuses },
+  } as V1Pod);
+}
+
 export function kubeRecoveryApi(kubeConfig: KubeConfig, options: RecoveryOptions): RecoveryApi {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const coordination = kubeConfig.makeApiClient(CoordinationV1Api);
   const { namespace, lxcfsSelector, leaseName, identity } = options;
   return {
     async watchLxcfsPods(onChange, onError) {
-      const informer = makeInformer<V1Pod>(
-        kubeConfig,
-        `/api/v1/namespaces/${namespace}/pods`,
-        () => core.listNamespacedPod({ namespace, labelSelector: lxcfsSelector }),
-        lxcfsSelector,
-      );
-      informer.on('add', (pod) => onChange(asPod(pod)));
-      informer.on('update', (pod) => onChange(asPod(pod)));
-      // client-node's informer stops on a watch error (after a 410 Gone too): start it again (it re-lists) after a
-      // backoff, until stopped.
-      let stopped = false;
-      let attempt = 0;
-      const restart = (err: unknown): void => {
-        onError(err);
-        if (stopped) return;
-        attempt += 1;
-        setTimeout(() => {
-          if (!stopped) informer.start().catch(restart);
-        }, backoffDelay(attempt, 500, 30_000)).unref();
-      };
-      informer.on('connect', () => {
-        attempt = 0;
+      const pods = startListWatch<V1Pod, Pod>(kubeConfig, {
+        path: `/api/v1/namespaces/${namespace}/pods`,
+        list: () => core.listNamespacedPod({ namespace, labelSelector: lxcfsSelector }),
+        labelSelector: lxcfsSelector,
+        keep: lxcfsPodFields,
+        onUpsert: onChange,
+        onError,
       });
-      informer.on('error', restart);
-      // Not awaited: an unreachable API server must not stop podvisor from serving admission requests.
-      informer.start().catch(restart);
-      return async () => {
-        stopped = true;
-        await informer.stop();
-      };
+      // Returns without waiting for the first list: an unreachable API server must not stop podvisor from serving
+      // admission requests.
+      return () => pods.stop();
     },
     async listPodsOnNode(node) {
       const list = await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` });

@@ -26,12 +26,22 @@ beforeAll(async () => {
   admin = loadKubeConfig(info.adminKubeconfig);
   await createNamespace(admin, PLAIN);
   await createNamespace(admin, EXCLUDED, { 'podvisor.io/exclude': 'true' });
-  // The exempt user may create Pods and Deployments in PLAIN (the built-in `edit` role), nothing more.
+  // The exempt user may create Pods and Deployments in PLAIN, nothing more.
+  const role = await apiRequest(admin, 'POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${PLAIN}/roles`, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'ci-bot' },
+    rules: [
+      { apiGroups: [''], resources: ['pods'], verbs: ['create'] },
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['create'] },
+    ],
+  });
+  expect(role.status, JSON.stringify(role.body)).toBe(201);
   const binding = await apiRequest(admin, 'POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${PLAIN}/rolebindings`, {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
-    metadata: { name: 'ci-bot-edit' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+    metadata: { name: 'ci-bot' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ci-bot' },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: EXEMPT_USER }],
   });
   expect(binding.status, JSON.stringify(binding.body)).toBe(201);
