@@ -65,7 +65,7 @@ describe('policy config', () => {
     expect(configError(policy)).toContain(message);
   });
 
-  it('refuses to start: `podvisor serve` with a bad policy exits 1 and names the field', async () => {
+  it('refuses to start: `podvisor serve` with a bad policy exits 2 (the command could not run) and names the field', { timeout: 60_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'podvisor-policy-'));
     const file = join(dir, 'bad.yaml');
     await writeFile(file, 'policy:\n  default:\n    enforce: {level: baseline, version: v1.19}\n');
@@ -73,7 +73,7 @@ describe('policy config', () => {
       () => ({ code: 0, stderr: '' }),
       (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
     );
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain('policy.default.enforce.version: expected "latest" or a version from v1.25 to v1.35');
   });
 });
