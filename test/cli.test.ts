@@ -34,7 +34,7 @@ function podvisorAsync(args: string[]): Promise<{ code: number | null; stdout: s
 
 beforeAll(() => ensureFreshDist(), 60_000);
 
-describe('podvisor inject', () => {
+describe('podvisor inject', { timeout: 90_000 }, () => {
   it('mutates a multi-document file; untouched documents and kinds pass through', () => {
     const dir = mkdtempSync(join(tmpdir(), 'podvisor-cli-'));
     const file = join(dir, 'all.yaml');
@@ -146,7 +146,7 @@ describe('podvisor inject', () => {
   });
 });
 
-describe('podvisor command line conventions', () => {
+describe('podvisor command line conventions', { timeout: 90_000 }, () => {
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
   it('bare podvisor prints help and exits 0 (no default command starts a server)', () => {

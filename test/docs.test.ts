@@ -94,6 +94,16 @@ describe('docs', () => {
     });
   }
 
+  it('the sh blocks that are not run need what a test has not got: a cluster, a container engine, or the suite itself', () => {
+    const needsOutside = /^(kubectl (apply|delete|patch|scale|rollout)\b|docker (build|push)\b|npm (ci|test)\b)/;
+    const unrunnable = DOCS.flatMap(fencedBlocks)
+      .filter((b) => b.info === 'sh')
+      .flatMap((b) => b.body.replace(/\\\n/g, ' ').split('\n').map((line) => ({ where: `${b.doc}:${b.line}`, line: line.trim() })))
+      .filter(({ line }) => line !== '' && !line.startsWith('#'))
+      .filter(({ line }) => !line.split('&&').every((part) => needsOutside.test(part.trim())));
+    expect(unrunnable).toEqual([]);
+  });
+
   it('every relative link points at a file that exists, and every anchor at a heading', () => {
     const broken: string[] = [];
     for (const doc of DOCS) {

@@ -66,7 +66,7 @@ describe('policy config', () => {
     expect(configError(policy)).toContain(message);
   });
 
-  it('refuses to start: `podvisor serve` with a bad policy exits 2 and names the field', async () => {
+  it('refuses to start: `podvisor serve` with a bad policy exits 2 (the command could not run) and names the field', { timeout: 60_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'podvisor-policy-'));
     const file = join(dir, 'bad.yaml');
     await writeFile(file, 'policy:\n  default:\n    enforce: {level: baseline, version: v1.19.2}\n');
