@@ -95,7 +95,10 @@ describe('docs', () => {
   }
 
   it('the sh blocks that are not run need what a test has not got: a cluster, a container engine, or the suite itself', () => {
-    const needsOutside = /^(kubectl (apply|delete|patch|scale|rollout)\b|docker (build|push)\b|npm (ci|test)\b)/;
+    // A cluster (kubectl, serve against a kubeconfig, the test control plane), a container engine, or the suites
+    // themselves (npm test, test:e2e, test:host and the build they start with).
+    const needsOutside =
+      /^(kubectl (apply|delete|patch|scale|rollout)\b|docker (build|push)\b|npm (ci|test)\b|npm run (build|test:e2e|test:host)\b|scripts\/controlplane\.sh (build|start)\b|(podvisor|node dist\/cli\.js) serve .*--kubeconfig)/;
     const unrunnable = DOCS.flatMap(fencedBlocks)
       .filter((b) => b.info === 'sh')
       .flatMap((b) => b.body.replace(/\\\n/g, ' ').split('\n').map((line) => ({ where: `${b.doc}:${b.line}`, line: line.trim() })))

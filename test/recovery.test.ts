@@ -202,6 +202,14 @@ async function until(what: string, predicate: () => boolean, timeoutMs = 10_000)
   }
 }
 
+async function untilAsync(what: string, predicate: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
   const value = (metric?.values as { value: number; labels: Record<string, string> }[] | undefined)?.find((v) =>
@@ -329,6 +337,8 @@ describe('lxcfs recovery controller with the fake API server', () => {
       source: { component: 'podvisor' },
     });
     expect(await metricValue(one.registry, 'podvisor_lxcfs_recovery_bare_pods')).toBe(1);
+    // The apiserver has seen both evictions; the counter moves when their answers arrive.
+    await untilAsync('both evictions counted', async () => (await metricValue(one.registry, 'podvisor_lxcfs_recovery_evictions_total', { result: 'evicted' })) >= 2);
     expect(await metricValue(one.registry, 'podvisor_lxcfs_recovery_evictions_total', { result: 'evicted' })).toBe(2);
     expect(await metricValue(one.registry, 'podvisor_lxcfs_recovery_evictions_total', { result: 'blocked' })).toBe(2);
     expect(await metricValue(one.registry, 'podvisor_lxcfs_restarts_total')).toBe(1);

@@ -104,13 +104,14 @@ describe('podvisor serve --webhook-url', () => {
 
   it('refuses to run without a cluster to register in, and with --no-register', () => {
     const offline = serve(['--webhook-url', 'https://127.0.0.1:8443']);
-    expect(offline.code).toBe(1);
+    // Exit 2: the command could not run (src/cli.ts).
+    expect(offline.code).toBe(2);
     expect(offline.stderr).toContain('--webhook-url needs a cluster');
     // Never contacted: the flags are refused before any API call.
     const kubeconfig = join(mkdtempSync(join(tmpdir(), 'podvisor-url-')), 'kubeconfig');
     writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n');
     const noRegister = serve(['--kubeconfig', kubeconfig, '--no-register', '--webhook-url', 'https://127.0.0.1:8443']);
-    expect(noRegister.code).toBe(1);
+    expect(noRegister.code).toBe(2);
     expect(noRegister.stderr).toContain('cannot be combined with --no-register');
   });
 });
