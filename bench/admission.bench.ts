@@ -149,6 +149,22 @@ function cpuMicros(pid: number): number {
 /** The pid of the node process itself (under taskset it is the same pid: taskset execs). */
 const pidOf = (server: Server) => server.child.pid!;
 
+/** Latencies (ms) of the answered reviews and the server's CPU µs over the load window [from, to]. */
+function measurement(samples: readonly number[], errors: number, cpu: number, from: number, to: number): Measurement {
+  const sorted = Float64Array.from(samples).sort();
+  return {
+    requests: samples.length,
+    rps: samples.length / ((to - from) / 1e6),
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    p999: percentile(sorted, 99.9),
+    errors,
+    cpuPerReview: cpu / Math.max(1, samples.length),
+    from,
+    to,
+  };
+}
+
 interface Measurement {
   readonly requests: number;
   readonly rps: number;
@@ -198,19 +214,7 @@ async function measure(server: Server, body: string, options: { seconds?: number
   instance!.on('response', (_client, _status, _bytes, responseTime) => samples.push(responseTime));
   const result = await done;
   const to = nowMicros();
-  const cpu = cpuMicros(pidOf(server)) - cpuBefore;
-  const sorted = Float64Array.from(samples).sort();
-  return {
-    requests: samples.length,
-    rps: samples.length / ((to - from) / 1e6),
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    p999: percentile(sorted, 99.9),
-    errors: result.errors + result.non2xx + result.timeouts,
-    cpuPerReview: cpu / Math.max(1, samples.length),
-    from,
-    to,
-  };
+  return measurement(samples, result.errors + result.non2xx + result.timeouts, cpuMicros(pidOf(server)) - cpuBefore, from, to);
 }
 
 /**
@@ -258,19 +262,7 @@ async function paced(server: Server, body: string, rate: number, seconds = SECON
   });
   const to = nowMicros();
   agent.destroy();
-  const cpu = cpuMicros(pidOf(server)) - cpuBefore;
-  const sorted = Float64Array.from(samples).sort();
-  return {
-    requests: samples.length,
-    rps: samples.length / ((to - from) / 1e6),
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    p999: percentile(sorted, 99.9),
-    errors,
-    cpuPerReview: cpu / Math.max(1, samples.length),
-    from,
-    to,
-  };
+  return measurement(samples, errors, cpuMicros(pidOf(server)) - cpuBefore, from, to);
 }
 
 const median = (values: number[]) => {
