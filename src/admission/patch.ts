@@ -25,9 +25,15 @@ function diffValue(a: unknown, b: unknown, path: string, ops: PatchOperation[]):
   }
 }
 
-/** A member's own value: `toString`, `constructor` or `__proto__` are valid label and annotation keys, not inherited. */
+/**
+ * A member's own value: `toString`, `constructor` or `__proto__` are valid label and annotation keys, not inherited.
+ * A JSON object inherits only Object.prototype's members, which are functions or `__proto__`: checking for those is
+ * cheaper on the hot path than Object.hasOwn on every key.
+ */
 function member(object: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(object, key) ? object[key] : undefined;
+  const value = object[key];
+  if (typeof value === 'function') return undefined;
+  return key === '__proto__' && !Object.hasOwn(object, key) ? undefined : value;
 }
 
 /** Object members: removed, added (a whole value), or diffed in place. An undefined member counts as absent. */

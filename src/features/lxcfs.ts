@@ -45,8 +45,10 @@ function apply(ctx: FeatureContext): FeatureResult {
     for (const m of c.volumeMounts ?? []) names.add(m.name);
   }
 
+  const lxcfsHostPaths = new Set<string>();
   for (const file of files) {
     const hostPath = posix.join(hostRoot, file);
+    lxcfsHostPaths.add(hostPath);
     const name = lxcfsVolumeName(file);
     // Reuse a volume that already serves this host path (an older webhook's, or this one's on re-invocation).
     const sameSource = byHostPath.get(hostPath);
@@ -75,7 +77,7 @@ function apply(ctx: FeatureContext): FeatureResult {
     changed ||= mounted;
   }
   // Every target kept the owner's mount for every file (or no file could be injected): LXCFS is in force nowhere.
-  const lxcfsVolumes = new Set((spec.volumes ?? []).filter((v) => v.hostPath !== undefined && files.some((f) => normalizeHostPath(v.hostPath!.path) === posix.join(hostRoot, f))).map((v) => v.name));
+  const lxcfsVolumes = new Set((spec.volumes ?? []).filter((v) => v.hostPath !== undefined && lxcfsHostPaths.has(normalizeHostPath(v.hostPath.path))).map((v) => v.name));
   const inForce = ctx.targets.some(({ container }) => (container.volumeMounts ?? []).some((m) => lxcfsVolumes.has(m.name)));
   return inForce ? { changed } : { changed, inForce: false };
 }
