@@ -21,7 +21,7 @@ export function exemptNamespaces(config: Config): string[] {
 }
 
 /** The service account a kube-controller-manager controller acts as, with the groups the apiserver gives it. */
-export function controllerIdentity(controller: string): UserInfo {
+function controllerIdentity(controller: string): UserInfo {
   return {
     username: `system:serviceaccount:kube-system:${controller}`,
     groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
@@ -33,7 +33,7 @@ export function controllerIdentity(controller: string): UserInfo {
  * creates its Pods, never the requester — an exempt user's Deployment yields Pods created by the replicaset
  * controller, which PSA and podvisor judge at Pod CREATE, so the template is judged (and mutated) as those Pods.
  */
-export function podCreatorIdentity(kind: WorkloadKind, requester: UserInfo | undefined): UserInfo | undefined {
+function podCreatorIdentity(kind: WorkloadKind, requester: UserInfo | undefined): UserInfo | undefined {
   return kind.podCreator === undefined ? requester : controllerIdentity(kind.podCreator);
 }
 
