@@ -96,13 +96,13 @@ describe('status annotation and stale containers (pure)', () => {
     const template = injectedTemplate();
     const status = recordedStatus({ metadata: template.metadata! });
     expect(status?.features).toContain('lxcfs');
-    expect(status?.containers.length).toBeGreaterThan(0);
+    expect(status?.lxcfsContainers.length).toBeGreaterThan(0);
   });
 
   it('a container that started before the running lxcfs is stale; one that (re)started after is not', () => {
     const lxcfs: LxcfsNodeState = { node: 'node-a', podUid: 'l1', restarts: 1, ready: true, startedAt: T0 + 60_000 };
     const pod = runningPod({ name: 'p', node: 'node-a', startedAt: T0 });
-    const targets = recordedStatus(pod)!.containers;
+    const targets = recordedStatus(pod)!.lxcfsContainers;
     expect(staleContainers(pod, lxcfs)).toEqual([...targets].sort());
     const restarted = structuredClone(pod);
     for (const c of restarted.status!.containerStatuses!) c.state = { running: { startedAt: iso(T0 + 120_000) } };
@@ -112,6 +112,17 @@ describe('status annotation and stale containers (pure)', () => {
     for (const c of onlyOthers.status!.containerStatuses!) if (targets.includes(c.name)) c.state = { running: { startedAt: iso(T0 + 120_000) } };
     onlyOthers.status!.containerStatuses!.push({ name: 'not-injected', image: '', imageID: '', ready: true, restartCount: 0, state: { running: { startedAt: iso(T0) } } });
     expect(staleContainers(onlyOthers, lxcfs)).toEqual([]);
+  });
+
+  it('with per-feature scopes, only the containers LXCFS was mounted into count (targets.lxcfs, not the union)', () => {
+    const lxcfs: LxcfsNodeState = { node: 'node-a', podUid: 'l1', restarts: 1, ready: true, startedAt: T0 + 60_000 };
+    const pod = runningPod({ name: 'p', node: 'node-a', startedAt: T0 });
+    const names = pod.status!.containerStatuses!.map((c) => c.name);
+    pod.status!.containerStatuses!.push({ name: 'fuse-only', image: '', imageID: '', ready: true, restartCount: 0, state: { running: { startedAt: iso(T0) } } });
+    pod.metadata!.annotations!['podvisor.io/status'] = JSON.stringify({ version: 1, features: ['lxcfs', 'fuse'], containers: [...names, 'fuse-only'].sort(), targets: { lxcfs: names, fuse: ['fuse-only'] } });
+    expect(staleContainers(pod, lxcfs)).toEqual([...names].sort());
+    for (const c of pod.status!.containerStatuses!) if (names.includes(c.name)) c.state = { running: { startedAt: iso(T0 + 120_000) } };
+    expect(staleContainers(pod, lxcfs)).toEqual([]);
   });
 
   it('ignores pods without the lxcfs feature or with an unreadable status', () => {

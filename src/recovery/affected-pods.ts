@@ -20,17 +20,22 @@ export interface NodePlan {
 
 interface RecordedStatus {
   readonly features: readonly string[];
-  readonly containers: readonly string[];
+  /** The containers LXCFS was mounted into. */
+  readonly lxcfsContainers: readonly string[];
 }
 
-/** The `podvisor.io/status` annotation ({"version":1,"features":["lxcfs",...],"containers":[...]}), if readable. */
+/**
+ * The `podvisor.io/status` annotation ({"version":1,"features":["lxcfs",...],"containers":[...]}), if readable.
+ * `containers` is the union over all features; `targets.lxcfs`, written when feature scopes differ, narrows it.
+ */
 export function recordedStatus(pod: Pod): RecordedStatus | undefined {
   const text = pod.metadata?.annotations?.[ANNOTATION.status];
   if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(text) as { features?: unknown; containers?: unknown };
+    const parsed = JSON.parse(text) as { features?: unknown; containers?: unknown; targets?: { lxcfs?: unknown } };
     const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-    return { features: strings(parsed.features), containers: strings(parsed.containers) };
+    const lxcfsTargets = parsed.targets?.lxcfs;
+    return { features: strings(parsed.features), lxcfsContainers: strings(Array.isArray(lxcfsTargets) ? lxcfsTargets : parsed.containers) };
   } catch {
     return undefined;
   }
@@ -46,7 +51,7 @@ export function staleContainers(pod: Pod, lxcfs: LxcfsNodeState): string[] {
   if (lxcfs.startedAt === undefined) return [];
   const status = recordedStatus(pod);
   if (status === undefined || !status.features.includes('lxcfs')) return [];
-  const targets = new Set(status.containers);
+  const targets = new Set(status.lxcfsContainers);
   const stale: string[] = [];
   for (const container of pod.status?.containerStatuses ?? []) {
     if (targets.size > 0 && !targets.has(container.name)) continue;
