@@ -1,10 +1,106 @@
-// The CEL matchConditions podvisor registers, evaluated with a real CEL implementation (@bufbuild/cel) over the
-// fixtures, the way the apiserver evaluates them (object as a map; a missing field is an error unless guarded by has()).
+// The webhook configurations podvisor registers in-cluster, as built (the registrar writes exactly these: the
+// apiserver stores them in test/e2e/registration.test.ts), and their CEL matchConditions, evaluated with a real CEL
+// implementation (@bufbuild/cel) over the fixtures, the way the apiserver evaluates them (object as a map; a missing
+// field is an error unless guarded by has()).
 import { run } from '@bufbuild/cel';
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../src/admission/types.js';
-import { CHANGES_WHAT_RUNS, OPTED_IN_BY_ANNOTATION, optInConditions } from '../src/k8s/webhook-configurations.js';
+import type { Config } from '../src/config/schema.js';
+import { NAMESPACE, SERVICE_NAME, WEBHOOK_NAME } from '../src/k8s/names.js';
+import {
+  CHANGES_WHAT_RUNS,
+  failOpenWarning,
+  mutatingWebhookConfiguration,
+  OPTED_IN_BY_ANNOTATION,
+  optInConditions,
+  validatingWebhookConfiguration,
+  type WebhookSettings,
+} from '../src/k8s/webhook-configurations.js';
 import { config, fixture } from './support/harness.js';
+
+const caBundle = Buffer.from('-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n').toString('base64');
+function settings(c: Config = config(), bundle: string | undefined = caBundle): WebhookSettings {
+  return { config: c, caBundle: bundle, validating: true };
+}
+
+describe('the in-cluster webhook configurations', () => {
+  it('in-cluster: both configurations have the settings the issue lists', () => {
+    const mwc = mutatingWebhookConfiguration(settings());
+    const vwc = validatingWebhookConfiguration(settings());
+    const names = mwc.webhooks?.map((w) => w.name) ?? [];
+    expect(names[0]).toBe(WEBHOOK_NAME.mutate);
+    expect(names).toContain(WEBHOOK_NAME.mutateNamespace);
+    for (const w of mwc.webhooks ?? []) {
+      expect(w.admissionReviewVersions).toEqual(['v1']);
+      expect(w.sideEffects).toBe('NoneOnDryRun');
+      expect(w.timeoutSeconds).toBe(5);
+      expect(w.failurePolicy).toBe('Ignore');
+      expect(w.reinvocationPolicy).toBe('IfNeeded');
+      expect(w.matchPolicy).toBe('Equivalent');
+      expect(w.clientConfig).toEqual({ service: { name: SERVICE_NAME, namespace: NAMESPACE, path: '/mutate', port: 443 }, caBundle });
+      const excluded = w.namespaceSelector?.matchExpressions?.find((e) => e.key === 'kubernetes.io/metadata.name');
+      expect(excluded?.operator).toBe('NotIn');
+      expect(excluded?.values).toEqual(expect.arrayContaining(['kube-system', 'podvisor-system', 'kube-node-lease']));
+      expect(w.namespaceSelector?.matchExpressions).toContainEqual({ key: 'podvisor.io/exclude', operator: 'NotIn', values: ['true'] });
+      expect(w.objectSelector).toEqual({ matchExpressions: [{ key: 'podvisor.io/exclude', operator: 'NotIn', values: ['true'] }] });
+      expect(w.rules).toEqual([
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+        { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['daemonsets', 'deployments', 'statefulsets', 'replicasets'], scope: 'Namespaced' },
+        // A Job's template is immutable: its UPDATE is never mutated.
+        { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE'], resources: ['jobs'], scope: 'Namespaced' },
+        { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['cronjobs'], scope: 'Namespaced' },
+      ]);
+    }
+    // The annotation entry is filtered by CEL; the namespace entry by the namespace's opt-in label.
+    const byAnnotation = mwc.webhooks?.[0];
+    expect(byAnnotation?.matchConditions).toEqual([{ name: 'opted-in', expression: OPTED_IN_BY_ANNOTATION }]);
+    expect(OPTED_IN_BY_ANNOTATION).toContain('object.metadata.annotations');
+    expect(OPTED_IN_BY_ANNOTATION).toContain('object.spec.template.metadata.annotations');
+    expect(OPTED_IN_BY_ANNOTATION).toContain('object.spec.jobTemplate.spec.template.metadata.annotations');
+    const byLabel = mwc.webhooks?.find((w) => w.name === WEBHOOK_NAME.mutateNamespace);
+    expect(byLabel?.matchConditions).toBeUndefined();
+    expect(byLabel?.namespaceSelector?.matchExpressions).toContainEqual({ key: 'podvisor.io/lxcfs', operator: 'Exists' });
+
+    const v = vwc.webhooks?.[0];
+    expect(vwc.webhooks?.map((w) => w.name)).toEqual([WEBHOOK_NAME.validate]);
+    // Fail even while the policy denies nothing: a denying policy added to the ConfigMap later is never fail-open.
+    expect(v?.failurePolicy).toBe('Fail');
+    expect(v?.clientConfig.service?.path).toBe('/validate');
+    expect(v?.rules).toEqual([
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods', 'pods/ephemeralcontainers'], scope: 'Namespaced' },
+      { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['daemonsets', 'deployments', 'statefulsets', 'replicasets'], scope: 'Namespaced' },
+      { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs', 'cronjobs'], scope: 'Namespaced' },
+    ]);
+    // Scoped by the policy alone: the exempt namespaces by their immutable name label, and nothing else.
+    expect(v?.namespaceSelector).toEqual({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'podvisor-system'] }] });
+    expect(v?.objectSelector).toBeUndefined();
+    expect(v?.sideEffects).toBe('NoneOnDryRun');
+    expect(v?.admissionReviewVersions).toEqual(['v1']);
+  });
+
+  it('the validating webhook has the configured failurePolicy whatever the policy; Ignore is the emergency switch', () => {
+    const denying = { ...config(), policy: { ...config().policy, default: { ...config().policy.default, privileged: 'deny' as const } } };
+    expect(validatingWebhookConfiguration(settings(denying)).webhooks?.[0]?.failurePolicy).toBe('Fail');
+    expect(validatingWebhookConfiguration(settings()).webhooks?.[0]?.failurePolicy).toBe('Fail');
+    expect(failOpenWarning(denying)).toBeUndefined();
+    const switched = { ...denying, webhook: { ...denying.webhook, failurePolicy: { ...denying.webhook.failurePolicy, validating: 'Ignore' as const } } };
+    expect(validatingWebhookConfiguration(settings(switched)).webhooks?.[0]?.failurePolicy).toBe('Ignore');
+    expect(failOpenWarning(switched)).toBe(
+      'webhook.failurePolicy.validating is Ignore while policies cluster-default can deny: whenever podvisor is unreachable, what they forbid is admitted',
+    );
+    // Ignore with a policy that denies nothing is not fail-open: there is nothing to bypass.
+    expect(failOpenWarning(config({ webhook: { failurePolicy: { validating: 'Ignore' } } }))).toBeUndefined();
+  });
+
+  it('drops the CEL filter (and the namespace entry) when a cluster default is on, and lets configured namespaces through it', () => {
+    const mwc = mutatingWebhookConfiguration(settings(config({ defaults: { lxcfs: true } })));
+    expect(mwc.webhooks?.map((w) => w.name)).toEqual([WEBHOOK_NAME.mutate]);
+    expect(mwc.webhooks?.[0]?.matchConditions).toBeUndefined();
+    const after = mutatingWebhookConfiguration(settings(config({ namespaces: { web: { lxcfs: true } } })));
+    expect(after.webhooks?.[0]?.matchConditions?.[0]?.expression.startsWith("request.namespace in ['web'] || (")).toBe(true);
+  });
+});
 
 /** JSON → CEL input: objects become Maps (CEL maps), numbers ints where whole. */
 function cel(value: unknown): unknown {

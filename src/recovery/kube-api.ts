@@ -13,7 +13,10 @@ export interface StoredLease {
   readonly resourceVersion: string | undefined;
 }
 
-/** The controller's only contact with the API server. Every call here is in deploy/'s RBAC (test/deploy.test.ts). */
+/**
+ * The controller's only contact with the API server. Every call here is allowed by deploy/'s RBAC
+ * (test/e2e/recovery.test.ts checks them in the apiserver's audit log).
+ */
 export interface RecoveryApi {
   /** Watches the lxcfs pods; `onChange` gets every added/updated pod. Returns a stop function. */
   watchLxcfsPods(onChange: (pod: Pod) => void, onError: (err: unknown) => void): Promise<() => Promise<void>>;

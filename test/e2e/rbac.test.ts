@@ -1,29 +1,26 @@
 // podvisor under its own ServiceAccount, bound only by the shipped RBAC (deploy/overlays/self-managed, as rendered by
 // kustomize and applied in the global setup): every call it makes is allowed, and every permission the RBAC grants is
-// one podvisor uses. The kube-apiserver's audit log (test/support/control-plane.ts) is the record of its calls.
-import { readFile } from 'node:fs/promises';
+// one podvisor uses. The kube-apiserver's audit log (test/support/control-plane.ts) is the record of its calls. The
+// same podvisor in cert-manager mode (a mounted certificate, --no-register) calls only what the cert-manager overlay
+// grants, which is none of the registration and TLS Secret permissions.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { generateServingCertificate } from '../../src/server/certificate-authority.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apiRequest, loadKubeConfig, runKubectl } from '../support/control-plane.js';
+import { auditedCalls, grantedBy, neededFor } from '../support/audit-log.js';
+import { apiRequest, loadKubeConfig } from '../support/control-plane.js';
 import { createNamespace, deleteNamespace, eventually } from '../support/cluster-objects.js';
+import { fixtureReview } from '../support/harness.js';
 import { startPodvisorOnCluster, type PodvisorOnCluster } from '../support/podvisor-on-cluster.js';
 
 const info = inject('controlPlane');
-const USER = 'system:serviceaccount:podvisor-system:podvisor';
 const NAMESPACE = 'e2e-rbac';
 let admin: KubeConfig;
 let podvisor: PodvisorOnCluster;
+let certManagerMode: PodvisorOnCluster | undefined;
 let startedAt: string;
-
-interface AuditEvent {
-  user: { username: string };
-  verb: string;
-  objectRef?: { resource?: string; subresource?: string; apiGroup?: string; namespace?: string; name?: string };
-  responseStatus?: { code?: number };
-  requestReceivedTimestamp: string;
-  stage: string;
-}
 
 beforeAll(async () => {
   admin = loadKubeConfig(info.adminKubeconfig);
@@ -44,48 +41,14 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await podvisor?.stop();
+  await certManagerMode?.stop();
   await deleteNamespace(admin, NAMESPACE);
 });
 
-async function podvisorCalls(): Promise<AuditEvent[]> {
-  const text = await readFile(info.auditLog, 'utf8');
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as AuditEvent)
-    .filter((e) => e.user.username === USER && e.requestReceivedTimestamp >= startedAt && e.objectRef?.resource !== undefined);
-}
-
-function permission(group: string, resource: string, verb: string, namespace: string | undefined): string {
-  return `${verb} ${group === '' ? 'core' : group}/${resource}${namespace === undefined ? '' : ` in ${namespace}`}`;
-}
-
-/** What the shipped RBAC grants podvisor's ServiceAccount, one line per verb and resource (Roles: with their namespace). */
-async function granted(): Promise<Set<string>> {
-  const rendered = await runKubectl(info.adminKubeconfig, ['kustomize', 'deploy/overlays/self-managed']);
-  expect(rendered.code, rendered.stderr).toBe(0);
-  const docs = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string }; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[]; roleRef?: { kind: string; name: string }; subjects?: { kind: string; name: string; namespace?: string }[] });
-  const bound = docs.filter((d) => (d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding') && d.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === 'podvisor' && s.namespace === 'podvisor-system'));
-  const out = new Set<string>();
-  for (const binding of bound) {
-    const role = docs.find((d) => d.kind === binding.roleRef!.kind && d.metadata.name === binding.roleRef!.name && (d.kind === 'ClusterRole' || d.metadata.namespace === binding.metadata.namespace))!;
-    const namespace = binding.kind === 'RoleBinding' ? binding.metadata.namespace : undefined;
-    for (const rule of role.rules ?? []) for (const group of rule.apiGroups) for (const resource of rule.resources) for (const verb of rule.verbs) out.add(permission(group, resource, verb, namespace));
-  }
-  return out;
-}
-
-/** The permission an audited call needed: a namespaced Role line when a Role grants it there, else the cluster line. */
-function needed(event: AuditEvent, grants: Set<string>): string {
-  const ref = event.objectRef!;
-  const resource = ref.subresource === undefined ? ref.resource! : `${ref.resource}/${ref.subresource}`;
-  const scoped = permission(ref.apiGroup ?? '', resource, event.verb, ref.namespace);
-  return ref.namespace !== undefined && grants.has(scoped) ? scoped : permission(ref.apiGroup ?? '', resource, event.verb, undefined);
-}
-
 /**
  * Granted for what this run does not make happen, each with its reason; anything else granted and not used fails.
- * - the lxcfs recovery's eviction of the pods on a node whose lxcfs restarted (no lxcfs restarts here);
+ * - the lxcfs recovery's eviction of the pods on a node whose lxcfs restarted (no lxcfs restarts here: those calls
+ *   are made, and checked against the same RBAC, in test/e2e/recovery.test.ts);
  * - `update` of the TLS Secret: a renewal or CA rotation step (none is due with fresh certificates).
  */
 const NOT_EXERCISED = new Set(['create core/pods/eviction', 'list core/pods', 'update core/secrets in podvisor-system']);
@@ -112,19 +75,71 @@ describe('podvisor with its own ServiceAccount under the shipped RBAC', () => {
       live.webhooks[0]!.timeoutSeconds = 29;
       expect((await apiRequest(admin, 'PUT', path, live)).status).toBe(200);
     }
-    await eventually('both configurations repaired', async () => ((await podvisorCalls()).filter((c) => c.verb === 'update' && c.objectRef?.resource?.endsWith('webhookconfigurations')).length >= 2 ? true : undefined), 15_000, 500);
+    await eventually('both configurations repaired', async () => ((await auditedCalls(info, startedAt)).filter((c) => c.verb === 'update' && c.objectRef?.resource?.endsWith('webhookconfigurations')).length >= 2 ? true : undefined), 15_000, 500);
     // The Lease is renewed (update) every few seconds; registration and certificate passes run every second.
-    await eventually('a Lease renewal', async () => ((await podvisorCalls()).some((c) => c.verb === 'update' && c.objectRef?.resource === 'leases') ? true : undefined), 30_000, 500);
+    await eventually('a Lease renewal', async () => ((await auditedCalls(info, startedAt)).some((c) => c.verb === 'update' && c.objectRef?.resource === 'leases') ? true : undefined), 30_000, 500);
 
-    const calls = await podvisorCalls();
-    const grants = await granted();
+    const calls = await auditedCalls(info, startedAt);
+    const grants = await grantedBy(info, 'deploy/overlays/self-managed');
     const refused = calls.filter((c) => c.responseStatus?.code === 403).map((c) => `${c.verb} ${JSON.stringify(c.objectRef)}`);
     expect(refused, 'calls refused by RBAC').toEqual([]);
     expect(podvisor.process.logs.filter((l) => /forbidden/i.test(JSON.stringify(l)))).toEqual([]);
 
-    const used = new Set(calls.map((c) => needed(c, grants)));
+    const used = new Set(calls.map((c) => neededFor(c, grants)));
     expect([...used].filter((p) => !grants.has(p)).sort(), 'used but not granted (a 403 would show it)').toEqual([]);
     const unused = [...grants].filter((p) => !used.has(p) && !NOT_EXERCISED.has(p)).sort();
     expect(unused, `granted but never used; used: ${JSON.stringify([...used].sort())}`).toEqual([]);
+  });
+});
+
+/** One AdmissionReview to podvisor's admission port, as the apiserver would send it (a cert-manager install's podvisor is not registered here). */
+function review(port: number, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('podvisor in cert-manager mode under the cert-manager overlay\'s RBAC', () => {
+  it('calls only what the overlay grants: no webhook configurations, no Secrets', async () => {
+    // The self-managed replica would be counted too (same ServiceAccount): it goes first.
+    await podvisor.stop();
+    const certs = await mkdtemp(join(info.dir, 'cert-manager-'));
+    const pem = await generateServingCertificate('podvisor', 'podvisor-system');
+    await writeFile(join(certs, 'tls.crt'), pem.cert);
+    await writeFile(join(certs, 'tls.key'), pem.key);
+    await writeFile(join(certs, 'ca.crt'), pem.ca);
+    const since = new Date().toISOString();
+    // As deploy/overlays/cert-manager/deployment-patch.yaml runs it, with the lxcfs recovery on (its RBAC is the base's).
+    certManagerMode = await startPodvisorOnCluster(info, {
+      register: false,
+      extraArgs: ['--tls-cert', join(certs, 'tls.crt'), '--tls-key', join(certs, 'tls.key'), '--no-register', '--lxcfs-recovery'],
+      env: { POD_NAME: 'podvisor-cert-manager' },
+    });
+    const admission = fixtureReview('review-01-pod-create.json');
+    const request = admission.request as { namespace: string; object: { metadata: { namespace?: string; name: string } } };
+    request.namespace = NAMESPACE;
+    request.object.metadata.namespace = NAMESPACE;
+    expect(await review(certManagerMode.process.admissionPort, JSON.stringify(admission))).toBe(200);
+    await eventually('the Injected Event', async () => {
+      const events = await apiRequest(admin, 'GET', `/api/v1/namespaces/${NAMESPACE}/events`);
+      return ((events.body as { items: { reason: string; involvedObject: { name: string } }[] }).items ?? []).some((e) => e.reason === 'Injected' && e.involvedObject.name === request.object.metadata.name) ? true : undefined;
+    }, 15_000);
+    await eventually('the recovery Lease held', async () => (((await apiRequest(admin, 'GET', '/apis/coordination.k8s.io/v1/namespaces/podvisor-system/leases/podvisor-recovery')).body as { spec?: { holderIdentity?: string } }).spec?.holderIdentity === 'podvisor-cert-manager' ? true : undefined), 30_000, 500);
+
+    const calls = await auditedCalls(info, since);
+    const grants = await grantedBy(info, 'deploy/overlays/cert-manager');
+    expect(calls.filter((c) => c.responseStatus?.code === 403).map((c) => `${c.verb} ${c.requestURI}`)).toEqual([]);
+    const used = new Set(calls.map((c) => neededFor(c, grants)));
+    expect([...used].filter((p) => !grants.has(p)).sort(), `not granted by the cert-manager overlay; used: ${JSON.stringify([...used].sort())}`).toEqual([]);
+    expect(calls.filter((c) => c.objectRef?.resource === 'secrets' || c.objectRef?.resource?.endsWith('webhookconfigurations')).map((c) => `${c.verb} ${c.requestURI}`)).toEqual([]);
+    // And the overlay grants none of what self-managed registration and TLS use.
+    expect([...grants].filter((g) => /webhookconfigurations|secrets/.test(g))).toEqual([]);
+    // What was exercised: the namespace cache, an Event, the recovery's lxcfs watch and Lease (taken over by update).
+    expect([...used]).toEqual(expect.arrayContaining(['list core/namespaces', 'watch core/namespaces', 'create core/events', 'list core/pods in podvisor-system', 'watch core/pods in podvisor-system', 'get coordination.k8s.io/leases in podvisor-system', 'update coordination.k8s.io/leases in podvisor-system']));
   });
 });

@@ -259,8 +259,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           '--use-service-account-credentials',
           // No HTTPS endpoint: every test session on the machine would otherwise want port 10257.
           '--secure-port=0',
-          // The controllers that turn podvisor's templates into Pods, plus those the namespaces and tokens need.
-          '--controllers=deployment-controller,replicaset-controller,daemonset-controller,job-controller,cronjob-controller,statefulset-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller',
+          // The controllers that turn podvisor's templates into Pods, plus those the namespaces and tokens need, and the
+          // disruption controller (PodDisruptionBudget status, which the Eviction API checks).
+          '--controllers=deployment-controller,replicaset-controller,daemonset-controller,job-controller,cronjob-controller,statefulset-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,disruption-controller',
           `--root-ca-file=${caFile}`,
           '--v=0',
         ],

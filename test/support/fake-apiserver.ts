@@ -1,53 +1,55 @@
 /**
- * A fake Kubernetes API server for tests: HTTPS on 127.0.0.1 (a fresh selfsigned ECDSA/SHA-256 CA and serving cert),
- * answering with the JSON shapes of the real kube-apiserver, so the real @kubernetes/client-node 1.4.0 talks to it.
+ * A MODEL of the Kubernetes API server, not the real one. The project's claims about Kubernetes are tested against a
+ * real kube-apiserver (test/e2e/, test/support/control-plane.ts); this model is kept only for what the real apiserver
+ * cannot be made to do on demand, and each test that uses it says why:
+ * - a 410 Gone (an ERROR event, or an HTTP 410) or an ERROR 500 event on an open watch, at a chosen moment
+ *   (test/list-watch.test.ts, test/namespace-cache.test.ts, the lxcfs watch of test/recovery.test.ts);
+ * - a BOOKMARK at a chosen moment, then a clean end of the watch (test/list-watch.test.ts);
+ * - an API server that is down, failing (5xx) or slow, or a request held until the test lets it go
+ *   (test/events.test.ts, test/namespace-cache.test.ts, test/list-watch.test.ts, test/server-version.test.ts, and
+ *   the two replicas racing of test/registrar.test.ts);
+ * - a /version of another minor (test/server-version.test.ts);
+ * - and, until they move to the real apiserver, the tests of tls-secret, certificate-rotation, cluster and k8s-serve.
+ * What it answers like the real apiserver (Status bodies, lists, watch events, conflicts) is compared with a real one
+ * in test/e2e/fake-apiserver.test.ts; its on-demand features are checked in test/fake-apiserver.test.ts. It does not
+ * model defaults, validation, admission, selectors, pagination, PATCH or authorization.
  *
  * ```ts
- * const api = await startFakeApiServer({ version: { major: '1', minor: '32' } });
- * const kc = api.kubeConfig();                       // KubeConfig (loadFromOptions) trusting api.ca, token auth
+ * const api = await startFakeApiServer({ version: { major: '1', minor: '29' } });
+ * const kc = api.kubeConfig();                       // KubeConfig trusting its CA, token auth
  * api.put('namespaces', { metadata: { name: 'team-a', labels: { 'podvisor.io/lxcfs': 'enabled' } } });
- * ...
+ * api.expireWatches('namespaces');                   // the open watches get an ERROR 410 and end
  * await api.close();
  * ```
  *
  * API
- * - `startFakeApiServer(options?)` → `FakeApiServer`. Options: `version` (the /version body, merged over defaults).
- * - `url`, `ca` (PEM), `port`, `kubeConfig(namespace = 'podvisor-system')`.
- * - `version`: the mutable /version body (`{major, minor, gitVersion, ...}`); change it between reads.
- * - A generic object store for every REST path of the forms
+ * - `startFakeApiServer(options?)` → `FakeApiServer`: HTTPS on 127.0.0.1 (a fresh selfsigned ECDSA CA and serving
+ *   certificate), so the real @kubernetes/client-node talks to it. Options: `version` (merged over a 1.32 /version).
+ * - `kubeConfig(namespace = 'podvisor-system')`; `version`: the mutable /version body.
+ * - An object store for every REST path of the forms
  *     /api/v1/[namespaces/{ns}/]{resource}[/{name}]
  *     /apis/{group}/{version}/[namespaces/{ns}/]{resource}[/{name}]
- *   ("namespaces" itself is cluster-scoped). Verbs:
- *     GET collection (list: `{kind: <Kind>List, apiVersion, metadata: {resourceVersion}, items}`),
- *     GET collection `?watch=true` (a chunked stream of `{"type","object"}` lines; see Watches),
- *     GET one (404 NotFound Status), POST (201; 409 AlreadyExists Status), PUT (200; 409 Conflict Status when
- *     `metadata.resourceVersion` is given and stale; 404 when absent), PATCH (json-patch+json, merge-patch+json,
- *     strategic-merge-patch+json with lists of objects merged by `name`, apply-patch+yaml treated as a JSON merge
- *     patch that creates when absent; 409 Conflict when the patch names a stale resourceVersion; 422 when a
- *     json-patch `test` fails), DELETE (200 with the object).
- *   Every write bumps one global resourceVersion counter (like etcd's revision) and sets `metadata.resourceVersion`,
- *   `uid`, `creationTimestamp`, `generation` (bumped when anything but metadata changes).
- *   Not supported: label/field selectors, pagination (`limit`/`continue` are ignored: one page).
- * - Direct store access (no request recorded, but watch events ARE sent): `put(resource, object, group?)` (create or
- *   replace; `resource` like 'namespaces', 'secrets', or with a group: put('mutatingwebhookconfigurations', obj,
- *   'admissionregistration.k8s.io/v1')), `remove(resource, namespace, name, group?)`, `get(resource, namespace, name,
- *   group?)` (a deep copy, or undefined), `list(resource, group?)`. `namespace` is '' for cluster-scoped objects.
- * - Watches: a watch without resourceVersion (or "0") first sends ADDED for every current object; with a
- *   resourceVersion it replays the recorded changes after it, then streams. `compact()` forgets the change history:
- *   any later watch from an older resourceVersion gets one `ERROR` event with a 410 Expired Status (like the real
- *   apiserver's "too old resource version") and the stream ends. `expireWatches(resource?)` sends that ERROR 410 to
- *   open watches and ends them (it also compacts). `sendBookmark(resource?)` sends a BOOKMARK (`{kind, apiVersion,
- *   metadata: {resourceVersion}}`) to open watches that asked for `allowWatchBookmarks=true`. `closeWatches(resource?)`
- *   ends open watch streams cleanly (a server-side timeout). `openWatches(resource?)` counts them. `timeoutSeconds`
- *   is honoured.
- * - `/version` (GET) answers `version`.
- * - `route(method, pattern, handler)`: a custom route, tried before the store (latest registered first). `pattern`
- *   is a path string or a RegExp on the path; the handler gets the `RecordedRequest` and returns
- *   `{ status, body?, headers? }` to answer, or `undefined` to fall through. Returns a function that removes it.
- *   `failNext(method, pattern, status, times = 1)` answers the next `times` matching requests with a Status of that code.
- * - `requests`: every request received, in order: `{ method, path, query, contentType, body, authorization }`
- *   (`body` parsed from JSON, else the raw text). `requestsTo(method, pattern)` filters. `clearRequests()`.
- * - `status(code, reason, message, details?)`: builds a `Status` object like the real one.
+ *   ("namespaces" itself is cluster-scoped). Verbs: GET collection (a `<Kind>List` with `metadata.resourceVersion`;
+ *   items without kind and apiVersion), GET collection `?watch=true` (see Watches), GET one (404 NotFound), POST
+ *   (201; 409 AlreadyExists), PUT (200; 409 Conflict when `metadata.resourceVersion` is given and stale; 404 when
+ *   absent), DELETE (200 with the object). Every write bumps one global resourceVersion (like etcd's revision) and sets
+ *   `resourceVersion`, `uid`, `creationTimestamp`, and `generation` for webhook configurations; a Secret's `type`
+ *   defaults to Opaque.
+ * - Direct store access (no request recorded; watch events ARE sent): `put(resource, object, group?)` (create or
+ *   replace; with a group: put('mutatingwebhookconfigurations', obj, 'admissionregistration.k8s.io/v1')),
+ *   `remove(resource, namespace, name, group?)`, `get(resource, namespace, name, group?)` (a copy, or undefined),
+ *   `list(resource, group?)`. `namespace` is '' for cluster-scoped objects.
+ * - Watches: without resourceVersion (or "0") they first send ADDED for every object; with one they replay the
+ *   changes after it, then stream. `compact()` forgets the history: a later watch from an older resourceVersion gets
+ *   one ERROR 410 Expired and ends. `expireWatches(resource?)` sends that ERROR 410 to open watches and ends them (and
+ *   compacts). `sendBookmark(resource?)` sends a BOOKMARK with the current resourceVersion to open watches that asked
+ *   for `allowWatchBookmarks=true`. `closeWatches(resource?)` ends open watches cleanly. `openWatches(resource?)`
+ *   counts them. `timeoutSeconds` is not honoured (the real apiserver's is: test/e2e/list-watch.test.ts).
+ * - `route(method, pattern, handler)`: a custom route, tried before the store (latest first); `pattern` is a path
+ *   or a RegExp on the path; the handler gets the `RecordedRequest` and returns `{ status, body? }`, or
+ *   `undefined` to fall through. Returns a function that removes it. `failNext(method, pattern, status, times = 1)`.
+ * - `requests`: every request received, in order (`{ method, path, query, body }`, body parsed from JSON);
+ *   `requestsTo(method, pattern)`, `clearRequests()`. `status(code, reason, message, details?)` builds a Status.
  * - `close()`: ends watches, destroys connections, stops listening.
  */
 import { randomUUID } from 'node:crypto';
@@ -55,29 +57,22 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import jsonpatch from 'fast-json-patch';
 import { generate } from 'selfsigned';
 
 export interface RecordedRequest {
   readonly method: string;
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
-  readonly contentType: string | undefined;
-  readonly authorization: string | undefined;
   readonly body: unknown;
 }
 
 export interface RouteAnswer {
   readonly status: number;
   readonly body?: unknown;
-  readonly headers?: Readonly<Record<string, string>>;
 }
 export type RouteHandler = (request: RecordedRequest) => RouteAnswer | undefined | Promise<RouteAnswer | undefined>;
 
 export interface FakeApiServer {
-  readonly url: string;
-  readonly port: number;
-  readonly ca: string;
   version: Record<string, string>;
   readonly requests: RecordedRequest[];
   kubeConfig(namespace?: string): KubeConfig;
@@ -101,26 +96,20 @@ export interface FakeApiServer {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type KubeObject = Record<string, any> & { metadata?: Record<string, any> };
 
-/** Kinds of the resources podvisor and its tests touch; anything else gets a capitalised singular. */
+/** Kinds of the resources the tests store; anything else gets a capitalised singular. */
 const KINDS: Record<string, string> = {
   namespaces: 'Namespace',
   secrets: 'Secret',
   configmaps: 'ConfigMap',
   events: 'Event',
   pods: 'Pod',
-  services: 'Service',
-  serviceaccounts: 'ServiceAccount',
   leases: 'Lease',
   mutatingwebhookconfigurations: 'MutatingWebhookConfiguration',
   validatingwebhookconfigurations: 'ValidatingWebhookConfiguration',
-  deployments: 'Deployment',
-  daemonsets: 'DaemonSet',
-  statefulsets: 'StatefulSet',
-  replicasets: 'ReplicaSet',
-  jobs: 'Job',
-  cronjobs: 'CronJob',
 };
-const CLUSTER_SCOPED = new Set(['namespaces', 'nodes', 'mutatingwebhookconfigurations', 'validatingwebhookconfigurations', 'clusterroles', 'clusterrolebindings']);
+/** Resources whose `metadata.generation` the apiserver keeps (a spec it counts changes of); the others have none. */
+const WITH_GENERATION = new Set(['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']);
+const CLUSTER_SCOPED = new Set(['namespaces', 'mutatingwebhookconfigurations', 'validatingwebhookconfigurations']);
 
 function kindOf(resource: string): string {
   const known = KINDS[resource];
@@ -179,37 +168,10 @@ interface OpenWatch {
   readonly kind: string;
   readonly apiVersion: string;
   readonly response: ServerResponse;
-  readonly timer: NodeJS.Timeout | undefined;
 }
 
 function clone<T>(value: T): T {
   return structuredClone(value);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** RFC 7386 JSON merge patch; with `byName`, lists of objects are merged by their `name` (strategic merge for webhooks). */
-function mergePatch(target: unknown, patch: unknown, byName: boolean): unknown {
-  if (!isPlainObject(patch)) {
-    if (byName && Array.isArray(patch) && Array.isArray(target) && patch.every((p) => isPlainObject(p) && typeof p['name'] === 'string')) {
-      const result = clone(target) as unknown[];
-      for (const item of patch as Record<string, unknown>[]) {
-        const index = result.findIndex((t) => isPlainObject(t) && t['name'] === item['name']);
-        if (index === -1) result.push(clone(item));
-        else result[index] = mergePatch(result[index], item, byName);
-      }
-      return result;
-    }
-    return clone(patch);
-  }
-  const result: Record<string, unknown> = isPlainObject(target) ? clone(target) : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete result[key];
-    else result[key] = mergePatch(result[key], value, byName);
-  }
-  return result;
 }
 
 function withoutMetadata(object: KubeObject): KubeObject {
@@ -289,10 +251,13 @@ export async function startFakeApiServer(options: { version?: Record<string, str
     metadata['resourceVersion'] = String(revision);
     metadata['uid'] = previous?.metadata?.['uid'] ?? randomUUID();
     metadata['creationTimestamp'] = previous?.metadata?.['creationTimestamp'] ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const changed = previous === undefined || JSON.stringify(withoutMetadata(previous)) !== JSON.stringify(withoutMetadata(object));
-    const generation = Number(previous?.metadata?.['generation'] ?? 0);
-    metadata['generation'] = previous === undefined ? 1 : changed ? generation + 1 : generation;
-    const stored: KubeObject = { ...object, apiVersion: p.apiVersion, kind: kindOf(p.resource), metadata };
+    if (WITH_GENERATION.has(p.resource)) {
+      const changed = previous === undefined || JSON.stringify(withoutMetadata(previous)) !== JSON.stringify(withoutMetadata(object));
+      const generation = Number(previous?.metadata?.['generation'] ?? 0);
+      metadata['generation'] = previous === undefined ? 1 : changed ? generation + 1 : generation;
+    }
+    const defaults = p.resource === 'secrets' && object['type'] === undefined ? { type: 'Opaque' } : {};
+    const stored: KubeObject = { ...object, ...defaults, apiVersion: p.apiVersion, kind: kindOf(p.resource), metadata };
     storeFor(key).set(`${namespace}/${String(metadata['name'])}`, stored);
     emit({ rv: revision, key, type: previous === undefined ? 'ADDED' : 'MODIFIED', namespace, object: clone(stored) });
     return clone(stored);
@@ -339,25 +304,12 @@ export async function startFakeApiServer(options: { version?: Record<string, str
         }
       }
     }
-    const timeout = Number(request.query['timeoutSeconds'] ?? '0');
-    const watch: OpenWatch = {
-      key,
-      namespace: p.namespace,
-      bookmarks: request.query['allowWatchBookmarks'] === 'true',
-      kind,
-      apiVersion: p.apiVersion,
-      response,
-      timer: timeout > 0 ? setTimeout(() => endWatch(watch), timeout * 1000) : undefined,
-    };
+    const watch: OpenWatch = { key, namespace: p.namespace, bookmarks: request.query['allowWatchBookmarks'] === 'true', kind, apiVersion: p.apiVersion, response };
     watches.add(watch);
-    response.on('close', () => {
-      if (watch.timer !== undefined) clearTimeout(watch.timer);
-      watches.delete(watch);
-    });
+    response.on('close', () => watches.delete(watch));
   }
 
   function endWatch(watch: OpenWatch, last?: unknown): void {
-    if (watch.timer !== undefined) clearTimeout(watch.timer);
     watches.delete(watch);
     if (last !== undefined) watch.response.write(`${JSON.stringify(last)}\n`);
     watch.response.end();
@@ -365,11 +317,12 @@ export async function startFakeApiServer(options: { version?: Record<string, str
 
   const watchesOf = (resource: string | undefined): OpenWatch[] => [...watches].filter((w) => resource === undefined || w.key.endsWith(`|${resource}`));
 
-  function handleStore(p: ParsedPath, request: RecordedRequest, rawBody: string): RouteAnswer {
+  function handleStore(p: ParsedPath, request: RecordedRequest): RouteAnswer {
     const key = storeKey(p.groupVersion, p.resource);
     const store = storeFor(key);
     const namespace = CLUSTER_SCOPED.has(p.resource) ? '' : p.namespace;
-    const details = (name: string | undefined): Record<string, unknown> => ({ ...(name === undefined ? {} : { name }), group: groupOf(p.groupVersion), kind: p.resource });
+    // Like the apiserver's: no `group` for the core group.
+    const details = (name: string | undefined): Record<string, unknown> => ({ ...(name === undefined ? {} : { name }), ...(groupOf(p.groupVersion) === '' ? {} : { group: groupOf(p.groupVersion) }), kind: p.resource });
     const notFound = (name: string): RouteAnswer => ({ status: 404, body: status(404, 'NotFound', `${qualified(p)} "${name}" not found`, details(name)) });
     const conflict = (name: string): RouteAnswer => ({
       status: 409,
@@ -392,7 +345,7 @@ export async function startFakeApiServer(options: { version?: Record<string, str
     }
     if (request.method === 'POST' && p.name === undefined) {
       const object = request.body as KubeObject;
-      const name = object?.metadata?.['name'] ?? (object?.metadata?.['generateName'] !== undefined ? `${String(object.metadata['generateName'])}${randomUUID().slice(0, 5)}` : undefined);
+      const name = object?.metadata?.['name'];
       if (typeof name !== 'string') return { status: 422, body: status(422, 'Invalid', `${kindOf(p.resource)} "" is invalid: metadata.name: Required value: name or generateName is required`) };
       if (store.has(`${namespace}/${name}`)) return { status: 409, body: status(409, 'AlreadyExists', `${qualified(p)} "${name}" already exists`, details(name)) };
       const { resourceVersion: _rv, ...metadata } = object.metadata ?? {};
@@ -407,30 +360,6 @@ export async function startFakeApiServer(options: { version?: Record<string, str
       const rv = object?.metadata?.['resourceVersion'];
       if (rv !== undefined && rv !== previous.metadata?.['resourceVersion']) return conflict(name);
       return { status: 200, body: write(p, namespace, object, previous) };
-    }
-    if (request.method === 'PATCH') {
-      const type = (request.contentType ?? '').split(';')[0]?.trim();
-      if (type === 'application/apply-patch+yaml' && previous === undefined) {
-        return { status: 201, body: write(p, namespace, { ...(request.body as KubeObject), metadata: { ...(request.body as KubeObject).metadata, name } }, undefined) };
-      }
-      if (previous === undefined) return notFound(name);
-      let patched: KubeObject;
-      if (type === 'application/json-patch+json') {
-        try {
-          patched = jsonpatch.applyPatch(clone(previous), request.body as jsonpatch.Operation[], true, false).newDocument as KubeObject;
-        } catch (err) {
-          return { status: 422, body: status(422, 'Invalid', `the server rejected our request due to an error in our request: ${(err as Error).message}`) };
-        }
-      } else if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json' || type === 'application/apply-patch+yaml') {
-        patched = mergePatch(previous, request.body, type !== 'application/merge-patch+json') as KubeObject;
-      } else {
-        return { status: 415, body: status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${rawBody.length > 0 ? String(type) : 'none'})`) };
-      }
-      const rv = patched.metadata?.['resourceVersion'];
-      if (rv !== undefined && rv !== previous.metadata?.['resourceVersion']) return conflict(name);
-      // No change → no new revision, like the real apiserver.
-      if (JSON.stringify(patched) === JSON.stringify(previous)) return { status: 200, body: clone(previous) };
-      return { status: 200, body: write(p, namespace, patched, previous) };
     }
     if (request.method === 'DELETE') {
       const removed = removeObject(p, namespace, name);
@@ -452,13 +381,11 @@ export async function startFakeApiServer(options: { version?: Record<string, str
       method: req.method ?? 'GET',
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
-      contentType: req.headers['content-type'],
-      authorization: req.headers.authorization,
       body,
     };
     requests.push(recorded);
     const answer = (a: RouteAnswer): void => {
-      res.writeHead(a.status, { 'Content-Type': 'application/json', ...a.headers });
+      res.writeHead(a.status, { 'Content-Type': 'application/json' });
       res.end(a.body === undefined ? '' : JSON.stringify(a.body));
     };
     for (const route of [...routes].reverse()) {
@@ -471,7 +398,7 @@ export async function startFakeApiServer(options: { version?: Record<string, str
     if (parsed === undefined) return answer({ status: 404, body: status(404, 'NotFound', 'the server could not find the requested resource') });
     const p = CLUSTER_SCOPED.has(parsed.resource) ? { ...parsed, namespace: '' } : parsed;
     if (recorded.method === 'GET' && p.name === undefined && recorded.query['watch'] === 'true') return startWatch(p, recorded, res);
-    return answer(handleStore(p, recorded, rawBody));
+    return answer(handleStore(p, recorded));
   }
 
   const server: Server = createServer({ cert: leaf.cert, key: leaf.private }, (req, res) => {
@@ -485,9 +412,6 @@ export async function startFakeApiServer(options: { version?: Record<string, str
   const url = `https://127.0.0.1:${port}`;
 
   const api: FakeApiServer = {
-    url,
-    port,
-    ca: caPems.cert,
     version: {
       major: '1',
       minor: '32',

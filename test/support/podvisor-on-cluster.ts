@@ -28,6 +28,13 @@ export interface PodvisorOnClusterOptions {
   readonly config?: Record<string, unknown>;
   readonly keepReviews?: boolean;
   readonly extraArgs?: readonly string[];
+  /** Added to podvisor's environment (POD_NAME: the identity a replica holds the recovery Lease under). */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * false: no `--register --webhook-url` (a second replica that must not move the webhook configurations to its own
+   * URL); nothing waits for registration or admission. Default true.
+   */
+  readonly register?: boolean;
 }
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
@@ -50,19 +57,23 @@ export async function startPodvisorOnCluster(info: ControlPlaneInfo, options: Po
   const configFile = join(info.dir, `podvisor-${randomBytes(4).toString('hex')}.yaml`);
   await writeFile(configFile, stringify(config));
   const kubeconfig = await serviceAccountKubeconfig(info, 'podvisor-system', 'podvisor');
-  const process = await startPodvisorServe(['--config', configFile, '--kubeconfig', kubeconfig, '--register', '--webhook-url', url, ...(options.extraArgs ?? [])], {
+  const register = options.register ?? true;
+  const process = await startPodvisorServe(['--config', configFile, '--kubeconfig', kubeconfig, ...(register ? ['--register', '--webhook-url', url] : []), ...(options.extraArgs ?? [])], {
     keepReviews: options.keepReviews,
     timeoutMs: 60_000,
+    env: options.env,
   });
-  // Registered (created, or updated to this URL) before a test relies on it.
-  await waitForRegistration(info, url).catch(async (err: unknown) => {
-    process.child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}; podvisor's last log lines: ${JSON.stringify(process.logs.slice(-8))}`);
-  });
-  await waitForAdmission(info).catch(async (err: unknown) => {
-    process.child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}; podvisor's last log lines: ${JSON.stringify(process.logs.slice(-8))}`);
-  });
+  if (register) {
+    // Registered (created, or updated to this URL) before a test relies on it.
+    await waitForRegistration(info, url).catch(async (err: unknown) => {
+      process.child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}; podvisor's last log lines: ${JSON.stringify(process.logs.slice(-8))}`);
+    });
+    await waitForAdmission(info).catch(async (err: unknown) => {
+      process.child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}; podvisor's last log lines: ${JSON.stringify(process.logs.slice(-8))}`);
+    });
+  }
   return {
     process,
     url,

@@ -40,6 +40,8 @@ export interface ServeOptions {
   readonly keepReviews?: boolean;
   /** Extra node arguments before the program, e.g. `--import <fault injection>`. */
   readonly nodeArgs?: readonly string[];
+  /** Added to the (offline) environment, e.g. POD_NAME, the recovery Lease identity the Downward API sets in a pod. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Starts `podvisor serve --config <configFile>`; the config must set address 127.0.0.1, port 0, opsPort 0, logLevel info. */
@@ -54,7 +56,7 @@ export function startPodvisorServe(args: readonly string[], options: ServeOption
 
 async function spawnPodvisor(nodeArgs: string[], options: ServeOptions): Promise<PodvisorProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: offlineEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: { ...offlineEnv(), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
   let stderr = '';
