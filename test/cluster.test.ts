@@ -1,4 +1,5 @@
 // src/k8s/cluster.ts against the fake apiserver: what a replica may register when its read of the Secret fails.
+// On the fake because the read must fail at one exact moment, which a real kube-apiserver cannot be made to do on demand.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';

@@ -7,6 +7,13 @@ import { BACKDATE_MS } from '../server/certificate-authority.js';
 import { COMPONENT, TLS_SECRET_KEYS, TLS_SECRET_NAME } from './names.js';
 import { statusCode } from './registrar.js';
 
+/**
+ * How long the new CA must have been in every caBundle before a serving certificate from it is used: the apiserver reads
+ * webhook configurations through an informer, so it calls with a new caBundle a moment after the write
+ * (test/e2e/tls.test.ts measures that moment on a real kube-apiserver).
+ */
+export const DEFAULT_PROPAGATION_MS = 30_000;
+
 export interface SharedTlsOptions {
   readonly namespace: string;
   readonly policy: () => CertificatePolicy;
@@ -65,7 +72,7 @@ export async function startSharedTls(kubeConfig: KubeConfig, log: Logger, option
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const now = options.now ?? Date.now;
   const maxAttempts = options.maxAttempts ?? 5;
-  const propagationMs = options.propagationMs ?? 30_000;
+  const propagationMs = options.propagationMs ?? DEFAULT_PROPAGATION_MS;
   const namespace = options.namespace;
   const name = TLS_SECRET_NAME;
 

@@ -1,15 +1,17 @@
 // The kube-apiserver's audit log of the end-to-end control plane (test/support/control-plane.ts audits every request of
 // a ServiceAccount of podvisor-system, at Metadata level, once the response is complete), and what the shipped RBAC
 // grants podvisor's ServiceAccount, in the same one-line form, so a test compares what podvisor called with what it may.
+// Each replica runs with a token of its own, and the apiserver records the token's ID with every call, so calls can be
+// told apart by replica.
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import { runKubectl, type ControlPlaneInfo } from './control-plane.js';
+import { loadKubeConfig, runKubectl, type ControlPlaneInfo } from './control-plane.js';
 
 /** podvisor's own identity (deploy/base/serviceaccount.yaml). */
 export const PODVISOR_USER = 'system:serviceaccount:podvisor-system:podvisor';
 
 export interface AuditEvent {
-  readonly user: { readonly username: string };
+  readonly user: { readonly username: string; readonly extra?: Readonly<Record<string, readonly string[]>> };
   readonly verb: string;
   /** Path and query as sent, e.g. `/api/v1/namespaces?allowWatchBookmarks=true&resourceVersion=12&watch=true`. */
   readonly requestURI: string;
@@ -19,14 +21,18 @@ export interface AuditEvent {
   readonly stage: string;
 }
 
-/** The API calls of `user` (podvisor by default) received at or after `since` (an ISO timestamp), in order. */
+/**
+ * The API calls of `user` (podvisor by default) received at or after `since` (an ISO timestamp), in the order they
+ * completed. (Compared as times: the log's timestamps have microseconds, `toISOString()` milliseconds.)
+ */
 export async function auditedCalls(info: ControlPlaneInfo, since: string, user = PODVISOR_USER): Promise<AuditEvent[]> {
   const text = await readFile(info.auditLog, 'utf8');
+  const sinceMs = Date.parse(since);
   return text
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as AuditEvent)
-    .filter((e) => e.user.username === user && e.requestReceivedTimestamp >= since && e.objectRef?.resource !== undefined);
+    .filter((e) => e.user.username === user && Date.parse(e.requestReceivedTimestamp) >= sinceMs && e.objectRef?.resource !== undefined);
 }
 
 export function permission(group: string, resource: string, verb: string, namespace: string | undefined): string {
@@ -70,4 +76,22 @@ export function neededFor(event: AuditEvent, grants: Set<string>): string {
 /** The query of an audited request, e.g. `{ watch: 'true', resourceVersion: '12' }`. */
 export function queryOf(event: AuditEvent): Record<string, string> {
   return Object.fromEntries(new URL(event.requestURI, 'https://apiserver').searchParams);
+}
+
+/** How the apiserver names the token of `kubeconfigFile` in the audit log (`user.extra` credential-id: `JTI=<jti>`). */
+export function credentialId(kubeconfigFile: string): string {
+  const token = loadKubeConfig(kubeconfigFile).getCurrentUser()?.token ?? '';
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { jti?: string };
+  if (payload.jti === undefined) throw new Error(`the token of ${kubeconfigFile} has no jti`);
+  return `JTI=${payload.jti}`;
+}
+
+/** The token (see credentialId) an audited call was made with. */
+export function callerOf(event: AuditEvent): string | undefined {
+  return event.user.extra?.['authentication.kubernetes.io/credential-id']?.[0];
+}
+
+/** `verb code` of each call on `resource/name`, e.g. `create 201`. */
+export function callsOn(events: readonly AuditEvent[], resource: string, name: string): string[] {
+  return events.filter((e) => e.objectRef?.resource === resource && e.objectRef.name === name && e.objectRef.subresource === undefined).map((e) => `${e.verb} ${e.responseStatus?.code ?? '?'}`);
 }

@@ -8,8 +8,8 @@
  * - an API server that is down, failing (5xx) or slow, or a request held until the test lets it go
  *   (test/events.test.ts, test/namespace-cache.test.ts, test/list-watch.test.ts, test/server-version.test.ts, and
  *   the two replicas racing of test/registrar.test.ts);
- * - a /version of another minor (test/server-version.test.ts);
- * - and, until they move to the real apiserver, the tests of tls-secret, certificate-rotation, cluster and k8s-serve.
+ * - a /version of another minor (test/server-version.test.ts, test/k8s-serve.test.ts: the AppArmor form of 1.29);
+ * - the TLS Secret read failing at one exact moment, while another replica's CA is in the caBundle (test/cluster.test.ts).
  * What it answers like the real apiserver (Status bodies, lists, watch events, conflicts) is compared with a real one
  * in test/e2e/fake-apiserver.test.ts; its on-demand features are checked in test/fake-apiserver.test.ts. It does not
  * model defaults, validation, admission, selectors, pagination, PATCH or authorization.

@@ -35,6 +35,10 @@ export interface PodvisorOnClusterOptions {
    * URL); nothing waits for registration or admission. Default true.
    */
   readonly register?: boolean;
+  /** The `--webhook-url` to register instead of this replica's own address: a balancer in front of several replicas. */
+  readonly webhookUrl?: string;
+  /** The admission port (default: a free one); known before the start when a balancer must route to it. */
+  readonly port?: number;
 }
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
@@ -50,8 +54,8 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
 }
 
 export async function startPodvisorOnCluster(info: ControlPlaneInfo, options: PodvisorOnClusterOptions = {}): Promise<PodvisorOnCluster> {
-  const port = await freePort();
-  const url = `https://127.0.0.1:${port}`;
+  const port = options.port ?? (await freePort());
+  const url = options.webhookUrl ?? `https://127.0.0.1:${port}`;
   const shipped = parse(readFileSync(join(ROOT, 'deploy/base/config.yaml'), 'utf8')) as Record<string, unknown>;
   const config = merge(merge(shipped, { logLevel: 'info', server: { address: '127.0.0.1', opsAddress: '127.0.0.1', port, opsPort: 0, drainSeconds: 0 }, tls: { certDir: join(info.dir, 'unused-certs') } }), options.config ?? {});
   const configFile = join(info.dir, `podvisor-${randomBytes(4).toString('hex')}.yaml`);
