@@ -90,6 +90,17 @@ describe('patch', () => {
     expect(JSON.parse(Buffer.from(encodePatch(ops), 'base64').toString())).toEqual(ops);
   });
 
+  it('property: the patch is the base64 of its UTF-8 JSON, whatever the text (Latin-1, astral, lone surrogates)', () => {
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.constantFrom('é', 'ÿ', '\u0080', '…', '😀', '\ud800'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, text)), (pairs) => {
+        const ops = pairs.map(([key, value]) => ({ op: 'add' as const, path: `/metadata/annotations/${key}`, value }));
+        return encodePatch(ops) === Buffer.from(JSON.stringify(ops), 'utf8').toString('base64');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   // kubectl applies a JSON patch with the same RFC 6902 code (evanphx/json-patch) as the kube-apiserver.
   it.skipIf(!existsSync(KUBECTL))('kubectl patch --local gives the same object as fast-json-patch', () => {
     const dir = mkdtempSync(join(tmpdir(), 'podvisor-kubectl-'));

@@ -73,6 +73,9 @@ export function diff(original: unknown, draft: unknown, at: readonly string[]): 
   return ops;
 }
 
+/** The base64 of the patch's UTF-8 JSON (AdmissionResponse.patch). */
 export function encodePatch(operations: readonly PatchOperation[]): string {
-  return Buffer.from(JSON.stringify(operations)).toString('base64');
+  const json = JSON.stringify(operations);
+  // ASCII only (the usual case: a byte per character), btoa encodes it at once; it would take other text as Latin-1.
+  return Buffer.byteLength(json) === json.length ? btoa(json) : Buffer.from(json).toString('base64');
 }
