@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { reviewMutation } from '../admission/mutate-review.js';
-import { MalformedReviewError, parseAdmissionReview, reviewResponse } from '../admission/review.js';
+import { MalformedReviewError, parseAdmissionReview, REVIEW_CONTENT_TYPE, serializeReviewResponse } from '../admission/review.js';
 import { MalformedObjectError } from '../workload/pod-shape.js';
 import type { AdmissionRequest, AdmissionResponse } from '../admission/types.js';
 import type { MutationEnvironment, MutationOutcome } from '../mutation/pipeline.js';
@@ -147,7 +147,8 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
         log.warn({ err }, 'review observer failed');
       }
     }
-    return reviewResponse(response);
+    // Serialized here, once; fastify sends a string with its content type as it is.
+    return reply.type(REVIEW_CONTENT_TYPE).send(serializeReviewResponse(response));
   });
 
   registerValidateRoute(app, { environment: options.environment, log, metrics, onReview: options.onValidate });
