@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
-import type { Volume } from 'kubernetes-types/core/v1.js';
+import type { Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
+import { constantValue } from '../admission/patch.js';
 import { ANNOTATION } from '../annotations.js';
 import type { Config, LxcfsFile } from '../config/schema.js';
 import { parseBooleanSetting, type Feature, type FeatureContext, type FeatureResult } from './feature.js';
@@ -28,6 +29,9 @@ interface LxcfsMount {
   readonly hostPath: string;
   readonly volumeName: string;
   readonly type: 'File' | 'Directory';
+  /** The volume and the mount podvisor adds, the same in every pod: shared, frozen, serialized once (patch.ts). */
+  readonly volume: Volume;
+  readonly mount: VolumeMount;
 }
 
 /** What each configured file becomes, computed once per loaded config (a reload parses a new config object). */
@@ -36,7 +40,13 @@ const mountsOfConfig = new WeakMap<LxcfsConfig, readonly LxcfsMount[]>();
 function lxcfsMounts(config: LxcfsConfig): readonly LxcfsMount[] {
   let mounts = mountsOfConfig.get(config);
   if (mounts === undefined) {
-    mounts = config.files.map((file) => ({ file, hostPath: posix.join(config.hostRoot, file), volumeName: lxcfsVolumeName(file), type: hostPathType(file) }));
+    mounts = config.files.map((file) => {
+      const hostPath = posix.join(config.hostRoot, file);
+      const volumeName = lxcfsVolumeName(file);
+      const type = hostPathType(file);
+      const volume = constantValue<Volume>({ name: volumeName, hostPath: { path: hostPath, type } });
+      return { file, hostPath, volumeName, type, volume, mount: constantValue<VolumeMount>({ name: volumeName, mountPath: file, readOnly: true }) };
+    });
     mountsOfConfig.set(config, mounts);
   }
   return mounts;
@@ -66,7 +76,7 @@ function apply(ctx: FeatureContext): FeatureResult {
   }
 
   const lxcfsHostPaths = new Set<string>();
-  for (const { file, hostPath, volumeName: name, type } of lxcfsMounts(ctx.config.lxcfs)) {
+  for (const { file, hostPath, volumeName: name, type, volume, mount: ownMount } of lxcfsMounts(ctx.config.lxcfs)) {
     lxcfsHostPaths.add(hostPath);
     // Reuse a volume that already serves this host path (an older webhook's, or this one's on re-invocation).
     const sameSource = byHostPath.get(hostPath);
@@ -86,11 +96,11 @@ function apply(ctx: FeatureContext): FeatureResult {
         }
         continue;
       }
-      (container.volumeMounts ??= []).push({ name: volumeName, mountPath: file, readOnly: true });
+      (container.volumeMounts ??= []).push(volumeName === name ? ownMount : { name: volumeName, mountPath: file, readOnly: true });
       mounted = true;
     }
     if (mounted && sameSource === undefined) {
-      (spec.volumes ??= []).push({ name, hostPath: { path: hostPath, type } });
+      (spec.volumes ??= []).push(volume);
     }
     changed ||= mounted;
   }
