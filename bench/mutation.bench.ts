@@ -43,7 +43,8 @@ const builds = [
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 
 console.log(`in-process review CPU time, ${BATCHES} batches of ${BATCH} distinct reviews per build, builds alternated batch by batch, node ${process.version}`);
-for (const scenario of scenarios()) {
+// BENCH_ONLY=<text>: only the scenarios whose name contains it (e.g. to profile one).
+for (const scenario of scenarios().filter((s) => s.name.includes(process.env['BENCH_ONLY'] ?? ''))) {
   for (const build of builds) for (let i = 0; i < 5000; i += 1) build.answer(JSON.parse(scenario.next()));
   const perReview: number[][] = builds.map(() => []);
   for (let batch = 0; batch < BATCHES; batch += 1) {

@@ -176,9 +176,16 @@ function apply(ctx: FeatureContext): FeatureResult {
   const { known } = parseAgentFeatures(ctx.value);
 
   const { capabilityModel: model, bpfMemlock } = ctx.config.agent;
+  // Each capability and the features that need it, those in ASCII order.
   const grants = new Map<string, string[]>();
-  const grant = (capability: string, by: string) => grants.set(capability, [...(grants.get(capability) ?? []), by].sort());
-  for (const feature of known) for (const capability of featureCapabilities(feature, model, bpfMemlock)) grant(capability, feature);
+  for (const feature of known) {
+    for (const capability of featureCapabilities(feature, model, bpfMemlock)) {
+      const by = grants.get(capability);
+      if (by === undefined) grants.set(capability, [feature]);
+      else if (!by.includes(feature)) by.push(feature);
+    }
+  }
+  for (const by of grants.values()) by.sort();
   const own = sortCapabilities(grants.keys());
   // FUSE adds SYS_ADMIN to the same list after the agent, in the containers FUSE targets. There the agent never
   // removes it (or every re-run would remove and report it again), but leaves adding it to FUSE, so the escalation
