@@ -4,8 +4,11 @@
 //    and podvisor are loaded alternately, BENCH_ROUNDS times each, BENCH_SECONDS per run, BENCH_CONNECTIONS keep-alive
 //    TLS connections. Printed: req/s, latency percentiles, CPU µs per review (from /proc/<pid>/stat), the ratio, and
 //    podvisor's p99 at half of its own saturation rate (open loop, evenly paced: `paced`).
-// 2. Breakdown: both servers run again under --cpu-prof; each scenario loads each server for BENCH_PROFILE_SECONDS and
-//    the samples inside that window are charged to stages (bench/cpu-profile-stages.ts), in CPU µs per review.
+// 2. Breakdown: both servers run again under --cpu-prof; each scenario loads each server for BENCH_PROFILE_SECONDS, in
+//    BENCH_PROFILE_SLICES slices alternated between the servers, and the samples inside those windows are charged to
+//    stages (bench/cpu-profile-stages.ts), in CPU µs per review. BENCH_DETAIL=1 adds the top frames of each stage.
+//
+// Every request is a distinct review (uid and names change: bench/scenarios.ts).
 //
 // Servers are pinned to BENCH_SERVER_CPU (default 1) and this process (autocannon) to BENCH_CLIENT_CPU (default 0),
 // when taskset exists and there are 2 CPUs or more. podvisor runs as deployed (dist/cli.js serve, logLevel info);
@@ -19,44 +22,24 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { loadTls } from '../src/server/tls.js';
-import { readProfile, STAGES, type ProfileIndex, type StageTotals } from './cpu-profile-stages.js';
+import { readProfile, STAGES, type ProfileIndex, type Stage, type StageTotals } from './cpu-profile-stages.js';
+import { scenarios as benchScenarios, type Scenario } from './scenarios.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
 const PROFILE_SECONDS = Number(process.env['BENCH_PROFILE_SECONDS'] ?? 4);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 16);
+/** The profile of each server and scenario is taken in this many slices, alternated between the servers. */
+const PROFILE_SLICES = Number(process.env['BENCH_PROFILE_SLICES'] ?? 4);
+/** BENCH_DETAIL=1: the frames with the most self time in each stage, under the breakdown. */
+const DETAIL = process.env['BENCH_DETAIL'] === '1';
 const SERVER_CPU = process.env['BENCH_SERVER_CPU'] ?? '1';
 const CLIENT_CPU = process.env['BENCH_CLIENT_CPU'] ?? '0';
 const PIN = availableParallelism() >= 2 && existsSync('/usr/bin/taskset');
 /** Ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = Number(process.env['BENCH_CLK_TCK'] ?? 100);
-
-interface Scenario {
-  readonly name: string;
-  readonly body: string;
-  /** The throughput ratio to the floor the issue asks for. */
-  readonly target: number;
-}
-
-function review(fixture: string): string {
-  return readFileSync(join(ROOT, 'test/fixtures', fixture), 'utf8');
-}
-
-const scenarios: Scenario[] = [
-  { name: 'Pod CREATE, opted in (review-01)', body: review('review-01-pod-create.json'), target: 0.7 },
-  { name: 'DaemonSet CREATE (review-11)', body: review('review-11-daemonset-create.json'), target: 0.7 },
-  {
-    name: 'Pod CREATE, not opted in',
-    body: JSON.stringify(
-      ((r) => {
-        delete r.request.object.metadata.annotations;
-        return r;
-      })(JSON.parse(review('review-01-pod-create.json'))),
-    ),
-    target: 0.9,
-  },
-];
+const scenarios = benchScenarios();
 
 /** A port free right now on loopback, so runs never collide with a leftover process. */
 function freePort(): Promise<number> {
@@ -190,7 +173,7 @@ const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
  * One autocannon run. autocannon's own histogram truncates latencies to whole milliseconds, so the percentiles are
  * computed from the exact per-response durations it reports in its `response` events.
  */
-async function measure(server: Server, body: string, options: { seconds?: number } = {}): Promise<Measurement> {
+async function measure(server: Server, scenario: Scenario, options: { seconds?: number } = {}): Promise<Measurement> {
   const { seconds = SECONDS } = options;
   const samples: number[] = [];
   let instance: autocannon.Instance | undefined;
@@ -200,9 +183,8 @@ async function measure(server: Server, body: string, options: { seconds?: number
     instance = autocannon(
       {
         url: `https://127.0.0.1:${server.port}/mutate`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
+        // A distinct review for every request (bench/scenarios.ts).
+        requests: [{ method: 'POST', path: '/mutate', headers: { 'content-type': 'application/json' }, setupRequest: (req: autocannon.Request) => ({ ...req, body: scenario.next() }) }],
         connections: CONNECTIONS,
         duration: seconds,
         // Loopback benchmark against our own generated certificate; the tests verify the CA.
@@ -223,7 +205,7 @@ async function measure(server: Server, body: string, options: { seconds?: number
  * queue (no coordinated omission). autocannon's `overallRate` sends each second's requests in a burst at its start,
  * which measures the burst, not the rate.
  */
-async function paced(server: Server, body: string, rate: number, seconds = SECONDS): Promise<Measurement> {
+async function paced(server: Server, scenario: Scenario, rate: number, seconds = SECONDS): Promise<Measurement> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS, rejectUnauthorized: false });
   const samples: number[] = [];
   let errors = 0;
@@ -236,6 +218,7 @@ async function paced(server: Server, body: string, rate: number, seconds = SECON
   let done = 0;
   await new Promise<void>((resolve) => {
     const fire = (scheduled: number) => {
+      const body = scenario.next();
       const req = request(
         { host: '127.0.0.1', port: server.port, path: '/mutate', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
         (res) => {
@@ -291,7 +274,8 @@ interface ScenarioResult {
   readonly ratio: Record<string, number>;
   readonly cpuPerReview: Record<string, number>;
   readonly halfLoadP99: Record<string, number>;
-  readonly windows: Record<string, Measurement>;
+  /** The profiled load windows of each server (PROFILE_SLICES, alternated). */
+  readonly windows: Record<string, Measurement[]>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -307,20 +291,20 @@ async function throughput(certDir: string, ca: string): Promise<ScenarioResult[]
       const answer = await post(variants.at(-1)!.server.port, ca, scenario.body);
       if (answer.status !== 200) throw new Error(`${scenario.name}: podvisor answered ${answer.status}: ${answer.text}`);
       await setFloorResponse(floor, answer.text);
-      await measure(floor, scenario.body, { seconds: 2 });
-      for (const v of variants) await measure(v.server, scenario.body, { seconds: 2 });
+      await measure(floor, scenario, { seconds: 2 });
+      for (const v of variants) await measure(v.server, scenario, { seconds: 2 });
       console.log(scenario.name);
       const ratios: Record<string, number[]> = {};
       const cpu: Record<string, number[]> = { floor: [] };
       for (let round = 1; round <= ROUNDS; round += 1) {
-        const floorRun = await measure(floor, scenario.body);
+        const floorRun = await measure(floor, scenario);
         cpu['floor']!.push(floorRun.cpuPerReview);
         console.log(`  round ${round}  ${'floor'.padEnd(width)}${format(floorRun)}`);
         for (const v of variants) {
           // Review lines may be written asynchronously: let the earlier ones arrive before counting, the last ones after.
           await sleep(300);
           const linesBefore = v.server.reviewLines();
-          const run = await measure(v.server, scenario.body);
+          const run = await measure(v.server, scenario);
           await sleep(300);
           (ratios[v.label] ??= []).push(run.rps / floorRun.rps);
           (cpu[v.label] ??= []).push(run.cpuPerReview);
@@ -332,9 +316,9 @@ async function throughput(certDir: string, ca: string): Promise<ScenarioResult[]
       for (const v of variants) {
         ratio[v.label] = median(ratios[v.label]!);
         // A short saturation run right before the half-load run, so "half" refers to the machine's current state.
-        const saturation = (await measure(v.server, scenario.body, { seconds: Math.min(SECONDS, 3) })).rps;
+        const saturation = (await measure(v.server, scenario, { seconds: Math.min(SECONDS, 3) })).rps;
         const half = Math.max(1, Math.round(saturation / 2));
-        const halfLoad = await paced(v.server, scenario.body, half);
+        const halfLoad = await paced(v.server, scenario, half);
         halfLoadP99[v.label] = halfLoad.p99;
         const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
         console.log(`  ${v.label}: ${ratio[v.label]!.toFixed(2)}x the floor's throughput, median of ${ROUNDS} (target ≥ ${scenario.target}x: ${met(ratio[v.label]! >= scenario.target)}); CPU/review ${(median(cpu[v.label]!) / median(cpu['floor']!)).toFixed(2)}x the floor's`);
@@ -375,10 +359,13 @@ async function breakdown(certDir: string, ca: string, results: ScenarioResult[])
       servers.push({ label: v.label, server: await startPodvisor(certDir, v.cli, dirs[v.label]) });
     }
     for (const result of results) {
-      const { body } = result.scenario;
-      await setFloorResponse(servers[0]!.server, (await post(servers.at(-1)!.server.port, ca, body)).text);
-      for (const { server } of servers) await measure(server, body, { seconds: 1 });
-      for (const { label, server } of servers) result.windows[label] = await measure(server, body, { seconds: PROFILE_SECONDS });
+      const { scenario } = result;
+      await setFloorResponse(servers[0]!.server, (await post(servers.at(-1)!.server.port, ca, scenario.body)).text);
+      for (const { server } of servers) await measure(server, scenario, { seconds: 1 });
+      // Short slices, alternated: on a shared machine each server is profiled through the same moments.
+      for (let slice = 0; slice < PROFILE_SLICES; slice += 1) {
+        for (const { label, server } of servers) (result.windows[label] ??= []).push(await measure(server, scenario, { seconds: PROFILE_SECONDS / PROFILE_SLICES }));
+      }
     }
   } finally {
     // --cpu-prof writes the profile when the process exits (podvisor: SIGTERM → drain → exit).
@@ -387,17 +374,27 @@ async function breakdown(certDir: string, ca: string, results: ScenarioResult[])
   const profiles = Object.fromEntries(servers.map(({ label, server }) => [label, mainThreadProfile(dirs[label]!, pidOf(server))]));
   for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true });
 
-  console.log(`CPU µs per review by stage (--cpu-prof, ${PROFILE_SECONDS} s of load per server and scenario)`);
+  console.log(`CPU µs per review by stage (--cpu-prof, ${PROFILE_SECONDS} s of load per server and scenario in ${PROFILE_SLICES} alternated slices)`);
   // Each stage's share of the profile's busy samples × the server's CPU time per review measured unprofiled above
   // (/proc): V8 samples wall-clock time (a preempted stack keeps being charged on a shared CPU) and profiling adds
   // its own cost, but the shares hold.
   const labels = servers.map((s) => s.label);
+  const totalsOf = (r: ScenarioResult, label: string): StageTotals => {
+    const micros = Object.fromEntries(STAGES.map((s) => [s, 0])) as Record<Stage, number>;
+    let windowMicros = 0;
+    for (const w of r.windows[label]!) {
+      const totals = profiles[label]!.window(w.from, w.to);
+      for (const s of STAGES) micros[s] += totals.micros[s];
+      windowMicros += totals.windowMicros;
+    }
+    return { micros, windowMicros };
+  };
+  const busyOf = (totals: StageTotals) => Object.values(totals.micros).reduce((a, b) => a + b, 0);
   const columns = results.map((r) =>
     Object.fromEntries(
       labels.map((label) => {
-        const w = r.windows[label]!;
-        const totals: StageTotals = profiles[label]!.window(w.from, w.to);
-        const busy = Object.values(totals.micros).reduce((a, b) => a + b, 0);
+        const totals = totalsOf(r, label);
+        const busy = busyOf(totals);
         return [label, Object.fromEntries(STAGES.map((s) => [s, busy === 0 ? 0 : (totals.micros[s] / busy) * r.cpuPerReview[label]!]))];
       }),
     ) as Record<string, Record<string, number>>,
@@ -413,6 +410,21 @@ async function breakdown(certDir: string, ca: string, results: ScenarioResult[])
   const total = (column: Record<string, number>) => Object.values(column).reduce((a, b) => a + b, 0);
   console.log(`${'total (= CPU/review above)'.padEnd(width)}${columns.map((c) => labels.map((l) => total(c[l]!).toFixed(1).padStart(cell)).join('')).join('  ')}`);
   results.forEach((r, i) => console.log(`[${i + 1}] ${r.scenario.name}`));
+  if (DETAIL) {
+    for (const [i, r] of results.entries()) {
+      for (const label of labels) {
+        const busy = busyOf(totalsOf(r, label));
+        console.log(`\n[${i + 1}] ${label}: the frames with the most self time per stage, CPU µs per review`);
+        for (const stage of STAGES) {
+          const frames = new Map<string, number>();
+          for (const w of r.windows[label]!) for (const [frame, micros] of profiles[label]!.topFrames(w.from, w.to, stage, 8)) frames.set(frame, (frames.get(frame) ?? 0) + micros);
+          if (frames.size === 0) continue;
+          console.log(`  ${stage}`);
+          for (const [frame, micros] of [...frames].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`    ${((micros / busy) * r.cpuPerReview[label]!).toFixed(2).padStart(7)}  ${frame}`);
+        }
+      }
+    }
+  }
 }
 
 /**
@@ -428,12 +440,12 @@ async function capacity(certDir: string): Promise<void> {
     console.log(`capacity: highest offered rate with p99 ≤ ${CAPACITY_P99_MS} ms, one podvisor process on one CPU, ${CONNECTIONS} connections\n`);
     const rows: string[] = [];
     for (const scenario of scenarios) {
-      await measure(podvisor, scenario.body, { seconds: 2 });
-      const saturation = (await measure(podvisor, scenario.body, { seconds: Math.min(SECONDS, 3) })).rps;
+      await measure(podvisor, scenario, { seconds: 2 });
+      const saturation = (await measure(podvisor, scenario, { seconds: Math.min(SECONDS, 3) })).rps;
       let best: { rate: number; run: Measurement } | undefined;
       for (let step = 2; step <= 10; step += 1) {
         const rate = Math.round((saturation * step) / 10);
-        const run = await paced(podvisor, scenario.body, rate);
+        const run = await paced(podvisor, scenario, rate);
         const ok = run.p99 <= CAPACITY_P99_MS && run.rps >= rate * 0.97 && run.errors === 0;
         console.log(`  ${scenario.name}: offered ${rate} req/s → ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms, ${run.cpuPerReview.toFixed(0)} µs CPU/review ${ok ? 'ok' : 'over'}`);
         if (!ok) break;

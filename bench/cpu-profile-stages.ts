@@ -25,6 +25,7 @@ export type Stage = (typeof STAGES)[number];
 interface CallFrame {
   readonly functionName: string;
   readonly url: string;
+  readonly lineNumber?: number;
 }
 interface ProfileNode {
   readonly id: number;
@@ -83,7 +84,12 @@ export interface StageTotals {
 export interface ProfileIndex {
   /** CPU time by stage for the samples taken between `from` and `to` (process.hrtime, µs: the profile's clock). */
   window(from: number, to: number): StageTotals;
+  /** The frames that took the most self time in `stage` inside the window, µs each (BENCH_DETAIL=1). */
+  topFrames(from: number, to: number, stage: Stage, count: number): [frame: string, micros: number][];
 }
+
+const frameName = ({ functionName, url, lineNumber }: CallFrame) =>
+  `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|src|dist|bench)\//, '$1/')}${lineNumber === undefined || url === '' ? '' : `:${lineNumber + 1}`}`;
 
 export function readProfile(file: string): ProfileIndex {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
@@ -124,6 +130,17 @@ export function readProfile(file: string): ProfileIndex {
         micros[stage] += next - at;
       }
       return { micros, windowMicros: to - from };
+    },
+    topFrames(from, to, stage, count) {
+      const self = new Map<string, number>();
+      for (let i = 0; i < profile.samples.length; i += 1) {
+        const at = times[i]!;
+        if (at < from || at >= to || resolve(profile.samples[i]!) !== stage) continue;
+        const node = byId.get(profile.samples[i]!)!;
+        const name = frameName(node.callFrame);
+        self.set(name, (self.get(name) ?? 0) + ((i + 1 < times.length ? times[i + 1]! : profile.endTime) - at));
+      }
+      return [...self].sort((a, b) => b[1] - a[1]).slice(0, count);
     },
   };
 }

@@ -219,6 +219,31 @@ describe('agent rules', () => {
     }
   });
 
+  it('counted as injected exactly when it changed what it may write (host namespaces, volumes, security contexts, mounts)', () => {
+    // The agent tracks its own writes; the oracle compares everything it may write before and after.
+    const written = (o: KubeObject) => {
+      const { spec } = podOf(o) as KubeObject;
+      return JSON.stringify([spec.hostPID, spec.hostNetwork, spec.volumes, spec.containers.map((c: KubeObject) => [c.securityContext, c.volumeMounts])]);
+    };
+    const objects: KubeObject[] = [
+      agent11(),
+      tracer(),
+      fixture('12-daemonset-agent-unprivileged.yaml'),
+      fixture('17-daemonset-agent-readonly-root.yaml'),
+      pod('process'),
+      pod('host-metrics'),
+      pod('ebpf-tracing', { securityContext: { capabilities: { drop: ['ALL'] } } }),
+      pod('host-chroot', { securityContext: { capabilities: { drop: ['ALL'], add: ['SYS_CHROOT'] } } }),
+      pod('host-chroot', { securityContext: { capabilities: { drop: ['ALL'], add: [] } } }),
+      pod('host-metrics', {}, { hostNetwork: true }),
+      pod('process', { securityContext: { privileged: true } }),
+    ];
+    for (const object of [...objects, ...objects.map((o) => run(o).result)]) {
+      const { outcome, result } = run(object);
+      expect(outcome.injected.includes('agent'), JSON.stringify(object)).toBe(written(object) !== written(result));
+    }
+  });
+
   it('owner names are normalised (CAP_ prefix, lower case) and not reported as removed when needed', () => {
     const r = runChecked(pod('process', { securityContext: { capabilities: { add: ['cap_sys_ptrace', 'CAP_DAC_READ_SEARCH', 'CAP_KILL'] } } }, { hostPID: true }));
     expect(containerOf(r.result, 'agent').securityContext?.capabilities).toEqual({ add: ['DAC_READ_SEARCH', 'SYS_PTRACE'], drop: ['ALL'] });

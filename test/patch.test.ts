@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
-import { diff, encodePatch, pointer } from '../src/admission/patch.js';
+import { constantValue, diff, encodePatch, pointer } from '../src/admission/patch.js';
 import { config, fixture, run } from './support/harness.js';
 
 const KUBECTL = '/usr/bin/kubectl';
@@ -88,6 +88,32 @@ describe('patch', () => {
   it('encodes the patch as base64 of the JSON array', () => {
     const ops = [{ op: 'add' as const, path: '/a', value: 1 }];
     expect(JSON.parse(Buffer.from(encodePatch(ops), 'base64').toString())).toEqual(ops);
+  });
+
+  it('property: the patch of any diff, constant values among its added ones, is the base64 of JSON.stringify of it', () => {
+    const json = fc.jsonValue({ maxDepth: 3 });
+    const constant = constantValue({ name: 'podvisor-lxcfs-proc-cpuinfo', hostPath: { path: '/var/lib/lxc/lxcfs/proc/cpuinfo', type: 'File' } });
+    const withConstants = fc.oneof(json, fc.constant(constant), fc.array(fc.oneof(json, fc.constant(constant)), { maxLength: 4 }));
+    const doc = fc.dictionary(fc.string({ maxLength: 4 }), withConstants, { maxKeys: 5 });
+    fc.assert(
+      fc.property(doc, doc, (a, b) => {
+        const ops = diff(a, b, ['spec']);
+        return Buffer.from(encodePatch(ops), 'base64').toString('utf8') === JSON.stringify(ops);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(Object.isFrozen(constant.hostPath)).toBe(true);
+  });
+
+  it('property: the patch is the base64 of its UTF-8 JSON, whatever the text (Latin-1, astral, lone surrogates)', () => {
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.constantFrom('é', 'ÿ', '\u0080', '…', '😀', '\ud800'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, text)), (pairs) => {
+        const ops = pairs.map(([key, value]) => ({ op: 'add' as const, path: `/metadata/annotations/${key}`, value }));
+        return encodePatch(ops) === Buffer.from(JSON.stringify(ops), 'utf8').toString('base64');
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   // kubectl applies a JSON patch with the same RFC 6902 code (evanphx/json-patch) as the kube-apiserver.

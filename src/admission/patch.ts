@@ -73,6 +73,50 @@ export function diff(original: unknown, draft: unknown, at: readonly string[]): 
   return ops;
 }
 
+/** The JSON of each constant value (see `constantValue`). */
+const constantJson = new WeakMap<object, string>();
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const member of Object.values(value)) deepFreeze(member);
+}
+
+/**
+ * A value that is the same in every review that adds it (built once from the config, like LXCFS's volumes and
+ * mounts): deep-frozen, since drafts and patched objects share it, and serialized once, so that a patch adding it
+ * copies its JSON instead of serializing it again (they are most of an LXCFS patch).
+ */
+export function constantValue<T extends object>(value: T): T {
+  deepFreeze(value);
+  constantJson.set(value, JSON.stringify(value));
+  return value;
+}
+
+function valueJson(value: unknown): string | undefined {
+  return (typeof value === 'object' && value !== null && constantJson.get(value)) || JSON.stringify(value);
+}
+
+/** JSON.stringify(operations), the same text for the operations diff() makes ({ op, path[, value] }). */
+function patchJson(operations: readonly PatchOperation[]): string {
+  let json = '[';
+  for (let i = 0; i < operations.length; i += 1) {
+    const operation = operations[i]!;
+    if (i > 0) json += ',';
+    if (!(operation.op === 'add' || operation.op === 'replace' || operation.op === 'remove')) {
+      json += JSON.stringify(operation);
+      continue;
+    }
+    json += `{"op":"${operation.op}","path":${JSON.stringify(operation.path)}`;
+    const value = operation.op === 'remove' ? undefined : valueJson(operation.value);
+    json += value === undefined ? '}' : `,"value":${value}}`;
+  }
+  return `${json}]`;
+}
+
+/** The base64 of the patch's UTF-8 JSON (AdmissionResponse.patch). */
 export function encodePatch(operations: readonly PatchOperation[]): string {
-  return Buffer.from(JSON.stringify(operations)).toString('base64');
+  const json = patchJson(operations);
+  // ASCII only (the usual case: a byte per character), btoa encodes it at once; it would take other text as Latin-1.
+  return Buffer.byteLength(json) === json.length ? btoa(json) : Buffer.from(json).toString('base64');
 }

@@ -111,8 +111,10 @@ export const AGENT_PROFILES: { readonly [F in AgentFeature]: AgentProfile } = {
   'host-trim': { ...none, capabilities: same(['SYS_ADMIN']), advisedHostPaths: ['/'] },
 };
 
+const AGENT_FEATURE_SET: ReadonlySet<string> = new Set(AGENT_FEATURES);
+
 export function isAgentFeature(name: string): name is AgentFeature {
-  return (AGENT_FEATURES as readonly string[]).includes(name);
+  return AGENT_FEATURE_SET.has(name);
 }
 
 /** The capabilities one feature needs under a model, SYS_RESOURCE included when BPF memory is memlock-charged. */

@@ -79,9 +79,11 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
+/** The pod's volumes by name, kept up to date by ensureMount. */
+type VolumesByName = Map<string, Volume>;
+
 /** Host paths of the hostPath volumes a container mounts. */
-function mountedHostPaths(spec: PodSpec, container: Container): string[] {
-  const volumes = new Map<string, Volume>((spec.volumes ?? []).map((v) => [v.name, v]));
+function mountedHostPaths(volumes: VolumesByName, container: Container): string[] {
   return (container.volumeMounts ?? []).flatMap((m) => {
     const path = volumes.get(m.name)?.hostPath?.path;
     return path === undefined ? [] : [path.replace(/(.)\/+$/, '$1')];
@@ -93,22 +95,30 @@ function covers(mounted: string, wanted: string): boolean {
   return mounted === '/' || mounted === wanted || wanted.startsWith(`${mounted}/`);
 }
 
-/** Adds a read-only host mount only when the feature needs it and no mounted hostPath already gives that view. */
-function ensureMount(ctx: FeatureContext, { container, field }: TargetContainer, mount: AgentMount): void {
+/**
+ * Adds a read-only host mount only when the feature needs it and no mounted hostPath already gives that view.
+ * Returns whether it added one.
+ */
+function ensureMount(ctx: FeatureContext, { container, field }: TargetContainer, mount: AgentMount, volumes: VolumesByName): boolean {
   const spec = ctx.pod.spec;
-  const hostPaths = mountedHostPaths(spec, container);
-  if (mount.coveredBy.some((wanted) => hostPaths.some((mounted) => covers(mounted, wanted)))) return;
+  const hostPaths = mountedHostPaths(volumes, container);
+  if (mount.coveredBy.some((wanted) => hostPaths.some((mounted) => covers(mounted, wanted)))) return false;
   if ((container.volumeMounts ?? []).some((m) => m.mountPath === mount.mountPath)) {
     ctx.warn(`${field}.volumeMounts: ${mount.mountPath} is the owner's mount; host ${mount.hostPath} not added`);
-    return;
+    return false;
   }
   const volume = (spec.volumes ?? []).find((v) => v.name === mount.volumeName);
   if (volume !== undefined && volume.hostPath?.path !== mount.hostPath) {
     ctx.warn(`${ctx.specField}.volumes: "${mount.volumeName}" is the owner's volume; host ${mount.hostPath} not added`);
-    return;
+    return false;
   }
-  if (volume === undefined) (spec.volumes ??= []).push({ name: mount.volumeName, hostPath: { path: mount.hostPath, type: 'Directory' } });
+  if (volume === undefined) {
+    const added: Volume = { name: mount.volumeName, hostPath: { path: mount.hostPath, type: 'Directory' } };
+    (spec.volumes ??= []).push(added);
+    volumes.set(added.name, added);
+  }
   (container.volumeMounts ??= []).push({ name: mount.volumeName, mountPath: mount.mountPath, readOnly: true });
+  return true;
 }
 
 /** Why the pod cannot take a host namespace, if it cannot (validateHostUsers, §5.6). */
@@ -133,26 +143,23 @@ function hostNamespaceBlocker(spec: PodSpec, key: 'hostPID' | 'hostNetwork'): st
   return undefined;
 }
 
-/** Everything the agent feature may write, to tell whether it changed anything. */
-function snapshot(ctx: FeatureContext): string {
-  const { spec } = ctx.pod;
-  return JSON.stringify([spec.hostPID, spec.hostNetwork, spec.volumes, ctx.targets.map((t) => [t.container.securityContext, t.container.volumeMounts])]);
-}
-
-function applyHostNamespaces(ctx: FeatureContext, features: readonly AgentFeature[]): Record<string, string[]> {
+/** The host namespaces the features require (for the status), and whether one was set. */
+function applyHostNamespaces(ctx: FeatureContext, features: readonly AgentFeature[], volumes: VolumesByName): { required: Record<string, string[]>; changed: boolean } {
   const spec = ctx.pod.spec;
   const required: Record<string, string[]> = {};
+  let changed = false;
   for (const key of ['hostNetwork', 'hostPID'] as const) {
     const needs = features.filter((f) => AGENT_PROFILES[f][key] === 'required');
     const recommended = features.filter((f) => AGENT_PROFILES[f][key] === 'recommended');
     if (needs.length > 0) required[key] = needs;
     if (spec[key] === true) continue;
     // A mounted hostPath of the host /proc is a host PID view too.
-    if (key === 'hostPID' && ctx.targets.some((t) => mountedHostPaths(spec, t.container).includes('/proc'))) continue;
+    if (key === 'hostPID' && ctx.targets.some((t) => mountedHostPaths(volumes, t.container).includes('/proc'))) continue;
     if (needs.length > 0) {
       const blocker = hostNamespaceBlocker(spec, key);
       if (blocker === undefined) {
         spec[key] = true;
+        changed = true;
         // Without ClusterFirstWithHostNet a hostNetwork pod resolves names with the node's DNS, not the cluster's.
         if (key === 'hostNetwork' && spec.dnsPolicy !== 'ClusterFirstWithHostNet' && spec.dnsPolicy !== 'Default' && spec.dnsPolicy !== 'None') {
           ctx.warn(`${ctx.specField}.dnsPolicy: hostNetwork added; set ClusterFirstWithHostNet to resolve cluster names`);
@@ -162,16 +169,23 @@ function applyHostNamespaces(ctx: FeatureContext, features: readonly AgentFeatur
       ctx.warn(`${ctx.specField}.${key}: recommended for ${recommended.join(', ')}; not set`);
     }
   }
-  return required;
+  return { required, changed };
 }
 
 function apply(ctx: FeatureContext): FeatureResult {
   const { known } = parseAgentFeatures(ctx.value);
 
   const { capabilityModel: model, bpfMemlock } = ctx.config.agent;
+  // Each capability and the features that need it, those in ASCII order.
   const grants = new Map<string, string[]>();
-  const grant = (capability: string, by: string) => grants.set(capability, [...(grants.get(capability) ?? []), by].sort());
-  for (const feature of known) for (const capability of featureCapabilities(feature, model, bpfMemlock)) grant(capability, feature);
+  for (const feature of known) {
+    for (const capability of featureCapabilities(feature, model, bpfMemlock)) {
+      const by = grants.get(capability);
+      if (by === undefined) grants.set(capability, [feature]);
+      else if (!by.includes(feature)) by.push(feature);
+    }
+  }
+  for (const by of grants.values()) by.sort();
   const own = sortCapabilities(grants.keys());
   // FUSE adds SYS_ADMIN to the same list after the agent, in the containers FUSE targets. There the agent never
   // removes it (or every re-run would remove and report it again), but leaves adding it to FUSE, so the escalation
@@ -180,7 +194,9 @@ function apply(ctx: FeatureContext): FeatureResult {
   withFuse.set('SYS_ADMIN', [...(grants.get('SYS_ADMIN') ?? []), 'fuse'].sort());
 
   const spec = ctx.pod.spec;
-  const before = snapshot(ctx);
+  const volumes: VolumesByName = new Map((spec.volumes ?? []).map((v) => [v.name, v]));
+  // Every write below says whether it changed the draft.
+  let changed = false;
   const previous = previousRecords(ctx.pod);
   const containers: Record<string, AgentContainerRecord> = {};
   for (const target of [...ctx.targets].sort(byName)) {
@@ -195,9 +211,17 @@ function apply(ctx: FeatureContext): FeatureResult {
 
     const capabilities = (securityContext.capabilities ??= {});
     // drop: [ALL] then add: exactly {X, Y} on containerd and CRI-O; PSA wants the exact string ALL (§7).
-    if (!sameList(capabilities.drop, ['ALL'])) capabilities.drop = ['ALL'];
-    if (computed.length === 0) delete capabilities.add;
-    else if (!sameList(capabilities.add, computed)) capabilities.add = [...computed];
+    if (!sameList(capabilities.drop, ['ALL'])) {
+      capabilities.drop = ['ALL'];
+      changed = true;
+    }
+    if (computed.length === 0) {
+      if (capabilities.add !== undefined) changed = true;
+      delete capabilities.add;
+    } else if (!sameList(capabilities.add, computed)) {
+      capabilities.add = [...computed];
+      changed = true;
+    }
 
     let deprivileged = false;
     if (securityContext.privileged === true) {
@@ -207,6 +231,7 @@ function apply(ctx: FeatureContext): FeatureResult {
       } else {
         securityContext.privileged = false;
         deprivileged = true;
+        changed = true;
       }
     }
     if (securityContext.allowPrivilegeEscalation === false && known.includes('run-as-non-root')) {
@@ -215,8 +240,8 @@ function apply(ctx: FeatureContext): FeatureResult {
     if (own.includes('SYS_ADMIN')) ctx.warn(`${field}.securityContext.capabilities: SYS_ADMIN (${grants.get('SYS_ADMIN')!.join(', ')}) is near-root`);
 
     const mounts = new Map(known.flatMap((f) => AGENT_PROFILES[f].mounts).map((m) => [m.volumeName, m]));
-    for (const mount of mounts.values()) ensureMount(ctx, target, mount);
-    const hostPaths = mountedHostPaths(spec, container);
+    for (const mount of mounts.values()) changed = ensureMount(ctx, target, mount, volumes) || changed;
+    const hostPaths = mountedHostPaths(volumes, container);
     const advised = [...new Set(known.flatMap((f) => AGENT_PROFILES[f].advisedHostPaths))].filter((p) => !hostPaths.some((m) => covers(m, p)));
     if (advised.length > 0) ctx.warn(`${field}.volumeMounts: no host ${advised.join(', ')} mounted (agent features read it)`);
 
@@ -231,8 +256,8 @@ function apply(ctx: FeatureContext): FeatureResult {
   if (spec.hostUsers === false && own.some((c) => INIT_USERNS_ONLY.includes(c))) {
     ctx.warn(`${ctx.specField}.hostUsers: false; BPF, PERFMON and SYSLOG have no effect in a user namespace`);
   }
-  const hostNamespaces = applyHostNamespaces(ctx, known);
-  return { changed: snapshot(ctx) !== before, ...(ctx.targets.length === 0 ? { inForce: false as const } : {}), detail: { model, features: known, containers, ...(Object.keys(hostNamespaces).length > 0 ? { hostNamespaces } : {}) } };
+  const { required: hostNamespaces, changed: hostNamespacesSet } = applyHostNamespaces(ctx, known, volumes);
+  return { changed: changed || hostNamespacesSet, ...(ctx.targets.length === 0 ? { inForce: false as const } : {}), detail: { model, features: known, containers, ...(Object.keys(hostNamespaces).length > 0 ? { hostNamespaces } : {}) } };
 }
 
 export const agent: Feature = {

@@ -12,7 +12,8 @@ export function normalizeCapability(name: string): string {
 
 /** Plain ASCII order (`SYSLOG` before `SYS_PTRACE`), the fixed order podvisor emits. */
 export function sortCapabilities(names: Iterable<string>): string[] {
-  return [...new Set(names)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // The default order of sort() is UTF-16 code units: for these names, ASCII order, without a comparator call per pair.
+  return [...new Set(names)].sort();
 }
 
 /** The normalised, de-duplicated `capabilities.add` of a container, in the owner's order. */

@@ -1,9 +1,12 @@
 import { posix } from 'node:path';
-import type { Volume } from 'kubernetes-types/core/v1.js';
+import type { Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
+import { constantValue } from '../admission/patch.js';
 import { ANNOTATION } from '../annotations.js';
-import type { LxcfsFile } from '../config/schema.js';
+import type { Config, LxcfsFile } from '../config/schema.js';
 import { parseBooleanSetting, type Feature, type FeatureContext, type FeatureResult } from './feature.js';
 import { normalizeHostPath } from '../workload/host-path.js';
+
+type LxcfsConfig = Config['lxcfs'];
 
 /**
  * Fixed, deterministic volume names derived from the mount path, never from a container name, so they stay
@@ -21,6 +24,34 @@ function hostPathType(file: LxcfsFile): 'File' | 'Directory' {
   return file === '/sys/devices/system/cpu' ? 'Directory' : 'File';
 }
 
+interface LxcfsMount {
+  readonly file: LxcfsFile;
+  readonly hostPath: string;
+  readonly volumeName: string;
+  readonly type: 'File' | 'Directory';
+  /** The volume and the mount podvisor adds, the same in every pod: shared, frozen, serialized once (patch.ts). */
+  readonly volume: Volume;
+  readonly mount: VolumeMount;
+}
+
+/** What each configured file becomes, computed once per loaded config (a reload parses a new config object). */
+const mountsOfConfig = new WeakMap<LxcfsConfig, readonly LxcfsMount[]>();
+
+function lxcfsMounts(config: LxcfsConfig): readonly LxcfsMount[] {
+  let mounts = mountsOfConfig.get(config);
+  if (mounts === undefined) {
+    mounts = config.files.map((file) => {
+      const hostPath = posix.join(config.hostRoot, file);
+      const volumeName = lxcfsVolumeName(file);
+      const type = hostPathType(file);
+      const volume = constantValue<Volume>({ name: volumeName, hostPath: { path: hostPath, type } });
+      return { file, hostPath, volumeName, type, volume, mount: constantValue<VolumeMount>({ name: volumeName, mountPath: file, readOnly: true }) };
+    });
+    mountsOfConfig.set(config, mounts);
+  }
+  return mounts;
+}
+
 /** The first volume serving each host path, so an existing volume for a path is reused instead of duplicated. */
 function volumesByHostPath(volumes: readonly Volume[]): Map<string, Volume> {
   const byPath = new Map<string, Volume>();
@@ -34,7 +65,6 @@ function volumesByHostPath(volumes: readonly Volume[]): Map<string, Volume> {
 
 function apply(ctx: FeatureContext): FeatureResult {
   const { spec } = ctx.pod;
-  const { hostRoot, files } = ctx.config.lxcfs;
   let changed = false;
   const existing = spec.volumes ?? [];
   const byHostPath = volumesByHostPath(existing);
@@ -46,10 +76,8 @@ function apply(ctx: FeatureContext): FeatureResult {
   }
 
   const lxcfsHostPaths = new Set<string>();
-  for (const file of files) {
-    const hostPath = posix.join(hostRoot, file);
+  for (const { file, hostPath, volumeName: name, type, volume, mount: ownMount } of lxcfsMounts(ctx.config.lxcfs)) {
     lxcfsHostPaths.add(hostPath);
-    const name = lxcfsVolumeName(file);
     // Reuse a volume that already serves this host path (an older webhook's, or this one's on re-invocation).
     const sameSource = byHostPath.get(hostPath);
     if (sameSource === undefined && names.has(name)) {
@@ -63,16 +91,16 @@ function apply(ctx: FeatureContext): FeatureResult {
       if (mount !== undefined) {
         // mountPath must be unique per container: the owner's mount for this path stays.
         if (mount.name !== volumeName) ctx.warn(`${field}.volumeMounts: ${file} kept from volume "${mount.name}"; not LXCFS`);
-        else if (sameSource !== undefined && sameSource.hostPath?.type !== hostPathType(file)) {
-          ctx.warn(`${field}.volumeMounts: ${file} from volume "${mount.name}" kept; its hostPath type should be ${hostPathType(file)}`);
+        else if (sameSource !== undefined && sameSource.hostPath?.type !== type) {
+          ctx.warn(`${field}.volumeMounts: ${file} from volume "${mount.name}" kept; its hostPath type should be ${type}`);
         }
         continue;
       }
-      (container.volumeMounts ??= []).push({ name: volumeName, mountPath: file, readOnly: true });
+      (container.volumeMounts ??= []).push(volumeName === name ? ownMount : { name: volumeName, mountPath: file, readOnly: true });
       mounted = true;
     }
     if (mounted && sameSource === undefined) {
-      (spec.volumes ??= []).push({ name, hostPath: { path: hostPath, type: hostPathType(file) } });
+      (spec.volumes ??= []).push(volume);
     }
     changed ||= mounted;
   }

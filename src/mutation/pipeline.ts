@@ -136,17 +136,19 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
     const own = annotation(feature.containersAnnotation);
     return own !== undefined ? [feature.containersAnnotation, own] : [ANNOTATION.containers, annotation(ANNOTATION.containers)];
   };
+  // Each feature's targets, selected once. A container list shared by several features is reported once, by the
+  // first; a feature's reports join the warnings when its turn comes, as they would if it selected them then.
   const warnedScopes = new Set<string>();
-  const targetsOf = (feature: Feature) => {
-    const [key, listed] = scopeOf(feature);
-    // A container list shared by several features is reported once.
-    const warn = warnedScopes.has(key) ? () => undefined : (message: string) => warnings.push(message);
-    warnedScopes.add(key);
-    return selectTargets(draft.spec, specField, key, listed, warn);
-  };
-  const featureTargets = Object.fromEntries(
-    enabled.map(([feature]) => [feature.name, new Set(selectTargets(draft.spec, specField, ...scopeOf(feature), () => undefined).map((t) => t.container.name))]),
+  const selection = new Map(
+    enabled.map(([feature]) => {
+      const [key, listed] = scopeOf(feature);
+      const reports: string[] = [];
+      const targets = selectTargets(draft.spec, specField, key, listed, warnedScopes.has(key) ? () => undefined : (message) => reports.push(message));
+      warnedScopes.add(key);
+      return [feature, { targets, reports }];
+    }),
   );
+  const featureTargets = Object.fromEntries(enabled.map(([feature]) => [feature.name, new Set(selection.get(feature)!.targets.map((t) => t.container.name))]));
   // Escalation guard (src/policy/guard.ts): a feature whose additions the namespace policy forbids is rolled back.
   const guard = createEscalationGuard(
     { config, namespace: input.namespace, namespaceLabels: nsLabels, userInfo: input.userInfo, kind: workload, specField, metaField: isTemplate ? `${workload.templatePath.join('.')}.metadata` : 'metadata' },
@@ -156,9 +158,12 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
 
   const applied: AppliedFeature[] = [];
   const injected: FeatureName[] = [];
+  let rolledBack = false;
   for (const [feature, decision] of enabled) {
-    // Selected afresh for each feature: a rollback replaces the draft's containers.
-    const targets = targetsOf(feature);
+    const { targets: selected, reports } = selection.get(feature)!;
+    warnings.push(...reports);
+    // A rollback replaces the draft's containers: the targets are then selected again, in the restored draft.
+    const targets = rolledBack ? selectTargets(draft.spec, specField, ...scopeOf(feature), () => undefined) : selected;
     // The rollback copy follows the draft's contract (what a feature may change is copied, the rest shared).
     const before = guard === undefined ? undefined : draftPod(draft.metadata, draft.spec);
     const featureWarnings: string[] = [];
@@ -167,6 +172,7 @@ export function mutateObject(input: MutationInput, env: MutationEnvironment): Mu
     if (before !== undefined && refusal !== undefined) {
       draft.metadata = before.metadata;
       draft.spec = before.spec;
+      rolledBack = true;
       if (refusal.mode === 'enforce') (denial ??= { policy: refusal.policy, lines: [] }).lines.push(...refusal.lines);
       else warnings.push(...refusal.lines);
       continue;

@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { reviewMutation } from '../admission/mutate-review.js';
-import { MalformedReviewError, parseAdmissionReview, reviewResponse } from '../admission/review.js';
+import { MalformedReviewError, parseAdmissionReview, REVIEW_CONTENT_TYPE, serializeReviewResponse } from '../admission/review.js';
 import { MalformedObjectError } from '../workload/pod-shape.js';
 import type { AdmissionRequest, AdmissionResponse } from '../admission/types.js';
 import type { MutationEnvironment, MutationOutcome } from '../mutation/pipeline.js';
-import type { Logger } from '../observability/logger.js';
+import { writeReviewLine, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createBodyReader } from './body-reader.js';
 import { countPolicyDecisions, registerValidateRoute } from './validate-route.js';
@@ -128,21 +128,18 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     metrics.reviewDuration.observe({ endpoint: 'mutate', kind, operation: review.operation, decision }, seconds);
     for (const feature of outcome.injected) metrics.injections.inc({ feature, kind });
     if (outcome.skip !== undefined) metrics.skips.inc({ reason: outcome.skip });
-    log.info(
-      {
-        uid: review.uid,
-        kind,
-        namespace: review.namespace,
-        name: review.name ?? (review.object?.['metadata'] as { generateName?: string } | undefined)?.generateName,
-        operation: review.operation,
-        features: outcome.features,
-        injected: outcome.injected,
-        skip: outcome.skip,
-        decision,
-        durationMs: Math.round(seconds * 1e6) / 1e3,
-      },
-      'review',
-    );
+    writeReviewLine(log, {
+      uid: review.uid,
+      kind,
+      namespace: review.namespace,
+      name: review.name ?? (review.object?.['metadata'] as { generateName?: unknown } | undefined)?.generateName,
+      operation: review.operation,
+      features: outcome.features,
+      injected: outcome.injected,
+      skip: outcome.skip,
+      decision,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+    });
     if (options.onReview !== undefined) {
       try {
         options.onReview(review, response, outcome);
@@ -150,7 +147,8 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
         log.warn({ err }, 'review observer failed');
       }
     }
-    return reviewResponse(response);
+    // Serialized here, once; fastify sends a string with its content type as it is.
+    return reply.type(REVIEW_CONTENT_TYPE).send(serializeReviewResponse(response));
   });
 
   registerValidateRoute(app, { environment: options.environment, log, metrics, onReview: options.onValidate });

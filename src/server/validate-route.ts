@@ -1,6 +1,6 @@
 import type { Server } from 'node:https';
 import type { FastifyInstance } from 'fastify';
-import { MalformedReviewError, parseAdmissionReview, reviewResponse } from '../admission/review.js';
+import { MalformedReviewError, parseAdmissionReview, REVIEW_CONTENT_TYPE, serializeReviewResponse } from '../admission/review.js';
 import type { AdmissionRequest, AdmissionResponse } from '../admission/types.js';
 import type { MutationEnvironment } from '../mutation/pipeline.js';
 import type { Logger } from '../observability/logger.js';
@@ -66,6 +66,6 @@ export function registerValidateRoute(app: FastifyInstance<Server>, options: Val
         log.warn({ err }, 'review observer failed');
       }
     }
-    return reviewResponse(response);
+    return reply.type(REVIEW_CONTENT_TYPE).send(serializeReviewResponse(response));
   });
 }
