@@ -429,25 +429,32 @@ async function breakdown(certDir: string, ca: string, results: ScenarioResult[])
 
 /**
  * `npm run bench:capacity`: for each scenario, the highest rate one podvisor process pinned to one CPU answers with
- * p99 ≤ CAPACITY_P99_MS: offered rates step up by a tenth of the saturation rate, BENCH_SECONDS each, until p99 passes
- * the bound or the rate is no longer reached.
+ * p99 ≤ CAPACITY_P99_MS: offered rates step up by a twentieth of the saturation rate, BENCH_SECONDS each, until p99
+ * passes the bound or the rate is no longer reached. The floor is run at each rate too, as the machine's reference.
  */
 const CAPACITY_P99_MS = Number(process.env['BENCH_CAPACITY_P99_MS'] ?? 5);
 
-async function capacity(certDir: string): Promise<void> {
+async function capacity(certDir: string, ca: string): Promise<void> {
   const podvisor = await startPodvisor(certDir, VARIANTS.at(-1)!.cli);
+  // The floor at the same rates: its p99 is what the machine and the load generator add to any server's.
+  const floor = await startFloor(certDir);
   try {
-    console.log(`capacity: highest offered rate with p99 ≤ ${CAPACITY_P99_MS} ms, one podvisor process on one CPU, ${CONNECTIONS} connections\n`);
+    console.log(`capacity: highest offered rate with p99 ≤ ${CAPACITY_P99_MS} ms, one podvisor process on one CPU, ${CONNECTIONS} connections; the floor at the same rate alongside\n`);
     const rows: string[] = [];
     for (const scenario of scenarios) {
+      await setFloorResponse(floor, (await post(podvisor.port, ca, scenario.body)).text);
       await measure(podvisor, scenario, { seconds: 2 });
       const saturation = (await measure(podvisor, scenario, { seconds: Math.min(SECONDS, 3) })).rps;
       let best: { rate: number; run: Measurement } | undefined;
-      for (let step = 2; step <= 10; step += 1) {
-        const rate = Math.round((saturation * step) / 10);
+      // From a twentieth of the saturation rate up, a twentieth at a time.
+      for (let step = 1; step <= 20; step += 1) {
+        const rate = Math.round((saturation * step) / 20);
         const run = await paced(podvisor, scenario, rate);
+        const reference = await paced(floor, scenario, rate);
         const ok = run.p99 <= CAPACITY_P99_MS && run.rps >= rate * 0.97 && run.errors === 0;
-        console.log(`  ${scenario.name}: offered ${rate} req/s → ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms, ${run.cpuPerReview.toFixed(0)} µs CPU/review ${ok ? 'ok' : 'over'}`);
+        console.log(
+          `  ${scenario.name}: offered ${rate} req/s → ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms, ${run.cpuPerReview.toFixed(0)} µs CPU/review ${ok ? 'ok' : 'over'} (floor: p99 ${reference.p99.toFixed(2)} ms)`,
+        );
         if (!ok) break;
         best = { rate, run };
       }
@@ -461,6 +468,7 @@ async function capacity(certDir: string): Promise<void> {
     for (const row of rows) console.log(row);
   } finally {
     await podvisor.stop();
+    await floor.stop();
   }
 }
 
@@ -473,7 +481,7 @@ async function main(): Promise<void> {
       (PIN ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${CLIENT_CPU}\n` : 'not pinned\n'),
   );
   try {
-    if (process.env['BENCH_CAPACITY'] === '1') return await capacity(certDir);
+    if (process.env['BENCH_CAPACITY'] === '1') return await capacity(certDir, tls.ca!);
     const results = await throughput(certDir, tls.ca!);
     await breakdown(certDir, tls.ca!, results);
     console.log('\nsummary');

@@ -62,8 +62,8 @@ function frameStage(frame: CallFrame, caller: CallFrame | undefined): Stage | un
   if (/\/admission\/review\./.test(url)) return name === 'reviewResponse' || name.startsWith('serialize') ? 'response serialization' : 'review envelope check';
   if (/\/server\/review-response\./.test(url) || SERIALIZER.test(url)) return 'response serialization';
   if (MUTATION.test(url)) return 'opt-in and mutation';
-  // The body parser (podvisor: `parseJsonBody`; the floor: `collectBody`/`parseBody`) and fastify's body reader.
-  if (/\/server\/body-reader\./.test(url) || name === 'parseJsonBody' || name === 'collectBody' || name === 'parseBody' || /\/fastify\/lib\/content-type-parser\./.test(url)) return 'body read + JSON.parse';
+  // The body parser (podvisor: fastify's string reader and `parseJsonBody`; the floor: `collectBody`/`parseBody`).
+  if (/\/server\/body-budget\./.test(url) || name === 'parseJsonBody' || name === 'collectBody' || name === 'parseBody' || /\/fastify\/lib\/content-type-parser\./.test(url)) return 'body read + JSON.parse';
   if (/\/fastify\/lib\/reply\./.test(url) && name === 'serialize') return 'response serialization';
   if (FRAMEWORK.test(url)) return 'framework (fastify routing, hooks, reply)';
   if (/\/(src|dist)\/server\//.test(url)) return 'route handler glue';

@@ -91,7 +91,7 @@ export const configSchema = z.strictObject({
       bodyLimitBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
       /** Open connections; past this new ones are closed at once (docs/network-hardening.md). */
       maxConnections: z.number().int().min(16).default(512),
-      /** Bodies being received at once, and the bytes they hold together; past either the oldest is shed. */
+      /** Bodies being received at once, and the bytes they may hold together (declared lengths); past either the oldest is shed. */
       maxInFlightBodies: z.number().int().min(4).default(64),
       maxInFlightBodyBytes: z.number().int().min(4 * 1024 * 1024).default(48 * 1024 * 1024),
       /** Time to send the headers (and finish the TLS handshake), and the whole request: well below the webhook timeout. */

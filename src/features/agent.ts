@@ -173,7 +173,8 @@ function applyHostNamespaces(ctx: FeatureContext, features: readonly AgentFeatur
 }
 
 function apply(ctx: FeatureContext): FeatureResult {
-  const { known } = parseAgentFeatures(ctx.value);
+  // parse() wrote the value: the known features, de-duplicated, in table order, joined by commas.
+  const known = ctx.value.split(',') as AgentFeature[];
 
   const { capabilityModel: model, bpfMemlock } = ctx.config.agent;
   // Each capability and the features that need it, those in ASCII order.

@@ -17,13 +17,14 @@ export interface AppliedFeature {
  * empty patch, and a Pod created from an injected template inherits it unchanged.
  */
 export function renderStatus(applied: readonly AppliedFeature[]): string {
-  const status: Record<string, unknown> = {
-    version: STATUS_VERSION,
-    features: applied.map((f) => f.name),
-    containers: [...new Set(applied.flatMap((f) => f.containers))].sort(),
-  };
-  const lists = applied.map((f) => [...f.containers].sort());
-  if (lists.some((l) => l.join() !== lists[0]!.join())) status['targets'] = Object.fromEntries(applied.map((f, i) => [f.name, lists[i]]));
+  const lists = applied.map((f) => (f.containers.length > 1 ? [...f.containers].sort() : f.containers));
+  // The union, de-duplicated and sorted; one feature on one container is that container.
+  const containers = lists.length === 1 && lists[0]!.length <= 1 ? lists[0]! : [...new Set(lists.flat())].sort();
+  const status: Record<string, unknown> = { version: STATUS_VERSION, features: applied.map((f) => f.name), containers };
+  if (lists.length > 1) {
+    const first = lists[0]!.join();
+    if (lists.some((l) => l.join() !== first)) status['targets'] = Object.fromEntries(applied.map((f, i) => [f.name, lists[i]]));
+  }
   for (const feature of applied) if (feature.detail !== undefined) status[feature.name] = feature.detail;
   return JSON.stringify(status);
 }

@@ -1,4 +1,7 @@
 import { pino, type Logger } from 'pino';
+import type { Operation } from '../admission/types.js';
+import type { FeatureName } from '../features/feature.js';
+import type { SkipReason } from '../mutation/pipeline.js';
 
 export type { Logger };
 
@@ -67,13 +70,16 @@ export interface ReviewLine {
   readonly namespace: string | undefined;
   /** The object's name, or its generateName (which a direct POST may send as anything). */
   readonly name: unknown;
-  readonly operation: string;
-  readonly features: readonly string[];
-  readonly injected: readonly string[];
-  readonly skip: string | undefined;
-  readonly decision: string;
+  readonly operation: Operation;
+  readonly features: readonly FeatureName[];
+  readonly injected: readonly FeatureName[];
+  readonly skip: SkipReason | undefined;
+  readonly decision: 'allowed' | 'patched' | 'denied';
   readonly durationMs: number;
 }
+
+/** A list of podvisor's own names (nothing to escape), as JSON. */
+const nameList = (names: readonly string[]) => (names.length === 0 ? '[]' : `["${names.join('","')}"]`);
 
 interface PinoInternals {
   readonly [key: symbol]: unknown;
@@ -99,9 +105,10 @@ export function writeReviewLine(log: Logger, line: ReviewLine): void {
   let text = `${prefix}${time}${internals[symbols.chindingsSym] as string},"uid":${JSON.stringify(line.uid)},"kind":${JSON.stringify(line.kind)}`;
   if (line.namespace !== undefined) text += `,"namespace":${JSON.stringify(line.namespace)}`;
   if (line.name !== undefined) text += `,"name":${JSON.stringify(line.name)}`;
-  text += `,"operation":${JSON.stringify(line.operation)},"features":${JSON.stringify(line.features)},"injected":${JSON.stringify(line.injected)}`;
-  if (line.skip !== undefined) text += `,"skip":${JSON.stringify(line.skip)}`;
-  text += `,"decision":${JSON.stringify(line.decision)},"durationMs":${Number.isFinite(line.durationMs) ? line.durationMs : null},"msg":"review"${internals[symbols.endSym] as string}`;
+  // Operation (checked by the envelope check), feature names, skip reason and decision are podvisor's own words.
+  text += `,"operation":"${line.operation}","features":${nameList(line.features)},"injected":${nameList(line.injected)}`;
+  if (line.skip !== undefined) text += `,"skip":"${line.skip}"`;
+  text += `,"decision":"${line.decision}","durationMs":${Number.isFinite(line.durationMs) ? line.durationMs : null},"msg":"review"${internals[symbols.endSym] as string}`;
   (internals[symbols.streamSym] as { write(text: string): void }).write(text);
 }
 

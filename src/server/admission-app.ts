@@ -7,7 +7,7 @@ import type { AdmissionRequest, AdmissionResponse } from '../admission/types.js'
 import type { MutationEnvironment, MutationOutcome } from '../mutation/pipeline.js';
 import { writeReviewLine, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { createBodyReader } from './body-reader.js';
+import { createBodyBudget, parseJsonBody } from './body-budget.js';
 import { countPolicyDecisions, registerValidateRoute } from './validate-route.js';
 
 /** What a client may hold: the defaults are config `server.*` (src/config/schema.ts). */
@@ -49,10 +49,12 @@ export interface AdmissionAppOptions {
 export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance<Server> {
   const { log, metrics } = options;
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+  const bodies = createBodyBudget({ maxBytes: options.bodyLimitBytes, maxInFlight: limits.maxInFlightBodies, maxInFlightBytes: limits.maxInFlightBodyBytes });
   const app = Fastify({
     // A hostile client is bounded here: connections, time to send headers and body (well below the apiserver's
     // webhook timeout, podvisor's default 5 s; the apiserver sends a review at once) and a TLS handshake.
     serverFactory: (handler) => {
+      // Every body counts against the in-flight budget from its request's arrival (body-budget.ts).
       const server = createServer(
         {
           cert: options.tls.cert,
@@ -67,7 +69,10 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
           // How often the two timeouts above are checked (Node's default, 30 s, would let a stalled body live that long).
           connectionsCheckingInterval: 500,
         },
-        handler,
+        (request, response) => {
+          bodies.admit(request);
+          handler(request, response);
+        },
       );
       server.maxConnections = limits.maxConnections;
       // A connection that sends no request: Node's header timeout only starts with a request's first byte. Once a
@@ -83,11 +88,20 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     forceCloseConnections: 'idle',
   }) as unknown as FastifyInstance<Server>;
 
-  // Every body goes through one reader and JSON parser, whatever its Content-Type, so anything that is not JSON is a
-  // 400, and the bodies in flight are bounded together (body-reader.ts).
-  const bodies = createBodyReader({ maxBytes: options.bodyLimitBytes, maxInFlight: limits.maxInFlightBodies, maxInFlightBytes: limits.maxInFlightBodyBytes });
+  // Every body goes through one JSON parser, whatever its Content-Type, so anything that is not JSON is a 400. fastify
+  // reads it as a string (bodyLimit: 413 past the limit); the bodies in flight are bounded together (body-budget.ts).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (request, _payload, done) => bodies.read(request.raw, done));
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, text, done) => {
+    bodies.release(request.raw);
+    let body: unknown;
+    try {
+      body = parseJsonBody(text as string);
+    } catch (err) {
+      done(err as Error, undefined);
+      return;
+    }
+    done(null, body);
+  });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const statusCode = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
