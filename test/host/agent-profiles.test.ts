@@ -100,7 +100,9 @@ const OPERATIONS: { readonly [F in AgentFeature]: Operation } = {
     proves: 'attach a BPF program to a tracepoint found in tracefs',
     setup: (pod) => {
       const mountPath = tracefsMountPath(pod);
-      return mountPath === undefined ? '' : `mount -t tracefs -o ro nodev ${mountPath}`;
+      // The host may have tracefs mounted there already (perf and bpftrace mount it); the kernel refuses a second
+      // mount of it on the same path, so this private namespace's copy of that mount is replaced.
+      return mountPath === undefined ? '' : `if mountpoint -q ${mountPath}; then umount ${mountPath}; fi; mount -t tracefs -o ro nodev ${mountPath}`;
     },
     steps: (pod) => [
       { name: 'attach a BPF program to tracepoint sched/sched_switch (id from tracefs)', sh: `"$PROBE" tracepoint sched sched_switch ${tracefsMountPath(pod) ?? '/sys/kernel/tracing'}` },
@@ -206,7 +208,7 @@ function confine(world: World, pod: Pod, operation: Operation, capabilities: rea
 
 hostDescribe(
   'agent profiles on a real kernel: sufficient and minimal',
-  [root, tool('capsh', 'libcap2-bin'), tool('setcap', 'libcap2-bin'), tool('unshare', 'util-linux'), tool('nsenter', 'util-linux'), tool('setpriv', 'util-linux'), tool('fstrim', 'util-linux'), tool('losetup', 'util-linux'), tool('mkfs.ext4', 'e2fsprogs'), tool('tc', 'iproute2'), tool('ip', 'iproute2'), tool('dmesg', 'util-linux'), tool('gcc', 'gcc'), path('/usr/include/linux/bpf.h', 'Debian package linux-libc-dev')],
+  [root, tool('capsh', 'libcap2-bin'), tool('setcap', 'libcap2-bin'), tool('unshare', 'util-linux'), tool('nsenter', 'util-linux'), tool('mountpoint', 'util-linux'), tool('setpriv', 'util-linux'), tool('fstrim', 'util-linux'), tool('losetup', 'util-linux'), tool('mkfs.ext4', 'e2fsprogs'), tool('tc', 'iproute2'), tool('ip', 'iproute2'), tool('dmesg', 'util-linux'), tool('gcc', 'gcc'), path('/usr/include/linux/bpf.h', 'Debian package linux-libc-dev')],
   () => {
     const cleanup = teardown();
     const world = {} as World;
