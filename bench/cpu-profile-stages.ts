@@ -44,6 +44,8 @@ const LOGGING = /\/node_modules\/(pino|sonic-boom|thread-stream|pino-std-seriali
 const METRICS = /\/node_modules\/(prom-client|tdigest|bintrees)\//;
 const FRAMEWORK = /\/node_modules\/(fastify|@fastify|find-my-way|avvio|light-my-request|toad-cache|fast-querystring|process-warning|abstract-logging|rfdc|fastq|reusify|secure-json-parse|ret|safe-regex2|json-schema-ref-resolver)\//;
 const SERIALIZER = /\/node_modules\/(fast-json-stringify|@fastify\/fast-json-stringify-compiler)\//;
+/** What src/admission/patch.ts does to write a patch's JSON and base64; the rest of it is the diff. */
+const PATCH_ENCODING = new Set(['encodePatch', 'patchJson', 'valueJson']);
 const MUTATION = /\/(src|dist)\/(mutation|features|optin|policy|workload|config|k8s|annotations|json-value)[/.]|\/(src|dist)\/admission\/(mutate-review|object-input)\./;
 
 /** The stage a frame belongs to, or undefined when its caller decides (built-ins, unknown code). */
@@ -58,7 +60,7 @@ function frameStage(frame: CallFrame, caller: CallFrame | undefined): Stage | un
   }
   if (LOGGING.test(url) || /\/observability\/logger\./.test(url)) return 'logging';
   if (METRICS.test(url) || /\/observability\/metrics\./.test(url)) return 'metrics';
-  if (/\/admission\/patch\./.test(url)) return name === 'encodePatch' ? 'patch encoding' : 'diff';
+  if (/\/admission\/patch\./.test(url)) return PATCH_ENCODING.has(name) ? 'patch encoding' : 'diff';
   if (/\/admission\/review\./.test(url)) return name === 'reviewResponse' || name.startsWith('serialize') ? 'response serialization' : 'review envelope check';
   if (/\/server\/review-response\./.test(url) || SERIALIZER.test(url)) return 'response serialization';
   if (MUTATION.test(url)) return 'opt-in and mutation';
