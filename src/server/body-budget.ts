@@ -41,8 +41,10 @@ interface Receiving {
  * while reading), from its request's arrival until fastify hands it to the parser. Over either limit the body that has
  * been arriving the longest is shed (its connection closed): a stalled body is always the oldest, and a fresh review
  * — a few KiB arriving at once — keeps being answered. The header and body timeouts (serverFactory in
- * admission-app.ts) shed the rest. No timer, no listener and no work per chunk: a request that ends without a body
- * (aborted, refused as too large) is dropped from the count when the count next runs over a limit.
+ * admission-app.ts) shed the rest. No timer, no listener and no work per chunk: a request that ends without reaching
+ * the parser (aborted, or answered without its body being read and its connection closed) is dropped from the count
+ * when the count next runs over a limit, and one declared over `maxBytes` is never counted (fastify answers 413 and
+ * closes without reading it).
  */
 export function createBodyBudget(limits: BodyLimits): BodyBudget {
   // Insertion order is arrival order: the first entry is the oldest body still arriving.
@@ -54,9 +56,16 @@ export function createBodyBudget(limits: BodyLimits): BodyBudget {
     bytes -= entry.bytes;
   };
   const over = () => receiving.size > limits.maxInFlight || bytes > limits.maxInFlightBytes;
-  /** Bodies that ended without reaching the parser no longer hold anything. */
+  /**
+   * Bodies that ended without reaching the parser no longer hold anything. A request answered without its body being
+   * read (a 404, a 413) is neither complete nor destroyed once Node has finished its response; its closed connection
+   * says it is over.
+   */
   const forgetEnded = (): void => {
-    for (const entry of receiving.values()) if (entry.request.destroyed || entry.request.complete) remove(entry);
+    for (const entry of receiving.values()) {
+      const { request } = entry;
+      if (request.destroyed || request.complete || request.socket.destroyed) remove(entry);
+    }
   };
   const shedOldest = (except: Receiving): boolean => {
     for (const entry of receiving.values()) {
@@ -76,7 +85,9 @@ export function createBodyBudget(limits: BodyLimits): BodyBudget {
       // No body to read (GET, `Content-Length: 0`): nothing to count.
       if ((declared === undefined || declared === '0') && request.headers['transfer-encoding'] === undefined) return;
       // A body without a length (chunked) may grow to the limit.
-      const length = declared === undefined ? limits.maxBytes : Math.min(Number(declared) || 0, limits.maxBytes);
+      const length = declared === undefined ? limits.maxBytes : Number(declared) || 0;
+      // Over the limit: fastify answers 413 without reading a byte of it.
+      if (length > limits.maxBytes) return;
       const entry: Receiving = { request, bytes: length };
       receiving.set(request, entry);
       bytes += length;
